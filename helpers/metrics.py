@@ -1,0 +1,483 @@
+"""Numbers that judge an attribution map: completeness, deletion/insertion,
+rank agreement, the randomisation sanity check and ground-truth mask scores.
+
+Conventions shared by every function here:
+
+* ``x`` and ``attributions`` are batches: the first dimension indexes examples
+  (N), and every function returns one value per example (a tensor of shape (N,)).
+* The *score* ``S`` is one number per example taken from ``model(x)``: the
+  model returns (N,) or (N, C); ``target`` is ``None`` (the model has a single
+  output), an ``int`` (the same class for every example) or a 1-D integer
+  tensor of length N (one class per example).
+* Nothing here changes the caller's model or tensors, and no metric calls
+  ``model.eval()`` for you: put the model in the mode you want first.
+"""
+
+import copy
+import numbers
+
+import torch
+
+__all__ = [
+    "completeness_gap",
+    "deletion_curve",
+    "insertion_curve",
+    "area_under_curve",
+    "spearman",
+    "cascading_randomization",
+    "mask_mass",
+    "pointing_game",
+]
+
+
+# ---------------------------------------------------------------------------
+# small checks and the score S
+# ---------------------------------------------------------------------------
+
+def _check_tensor(value, name, *, min_dim=1):
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.dim() < min_dim:
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimension(s) with the batch first, "
+            f"got shape {tuple(value.shape)}"
+        )
+
+
+def _check_same_shape(x, attributions):
+    _check_tensor(x, "x")
+    _check_tensor(attributions, "attributions")
+    if attributions.shape != x.shape:
+        raise ValueError(
+            f"attributions must have the same shape as x {tuple(x.shape)}, "
+            f"got {tuple(attributions.shape)}"
+        )
+
+
+def _check_model(model):
+    if not callable(model):
+        raise TypeError(f"model must be callable (e.g. a torch.nn.Module), got {type(model).__name__}")
+
+
+def _target_index(target, n, device):
+    """None, an int, or a 1-D integer tensor of length n -> None or a (n,) long tensor."""
+    if target is None:
+        return None
+    if isinstance(target, bool):
+        raise TypeError("target must be None, an int or a 1-D integer tensor, got bool")
+    if isinstance(target, numbers.Integral):
+        return torch.full((n,), int(target), dtype=torch.long, device=device)
+    if isinstance(target, torch.Tensor):
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            raise TypeError(f"target must be an integer tensor, got dtype {target.dtype}")
+        if target.dim() == 0:
+            return target.to(device=device, dtype=torch.long).expand(n)
+        if target.shape != (n,):
+            raise ValueError(
+                f"target must be a 1-D tensor of length N={n} (one class per example), "
+                f"got shape {tuple(target.shape)}"
+            )
+        return target.to(device=device, dtype=torch.long)
+    raise TypeError(
+        f"target must be None, an int or a 1-D integer tensor, got {type(target).__name__}"
+    )
+
+
+def _score(model, x, target):
+    """S: one score per example, from a model output of shape (N,) or (N, C)."""
+    out = model(x)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"model(x) must return a tensor, got {type(out).__name__}")
+    n = x.shape[0]
+    if out.dim() == 2 and out.shape[0] == n and target is None:
+        if out.shape[1] != 1:
+            raise ValueError(
+                f"model(x) has {out.shape[1]} outputs per example; pass target "
+                "(an int or a tensor of class indices) to choose the score"
+            )
+        return out[:, 0]
+    if out.dim() == 1 and out.shape[0] == n:
+        if target is not None:
+            raise ValueError("model(x) returns one score per example (shape (N,)), so target must be None")
+        return out
+    if out.dim() != 2 or out.shape[0] != n:
+        raise ValueError(f"model(x) must return shape (N,) or (N, C) with N={n}, got {tuple(out.shape)}")
+    index = _target_index(target, n, out.device)
+    if index.min() < 0 or index.max() >= out.shape[1]:
+        raise ValueError(f"target must lie in [0, {out.shape[1] - 1}] (the model's classes), got {target}")
+    return out.gather(1, index[:, None])[:, 0]
+
+
+def _baseline_like(baseline, x, *, allow_none=False):
+    """A scalar or a tensor broadcastable to x -> a tensor of x's shape, device and dtype."""
+    if baseline is None and allow_none:
+        return torch.zeros_like(x)
+    if isinstance(baseline, numbers.Real) and not isinstance(baseline, bool):
+        return torch.full_like(x, float(baseline))
+    if isinstance(baseline, torch.Tensor):
+        try:
+            return torch.broadcast_to(baseline.to(device=x.device, dtype=x.dtype), x.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"baseline of shape {tuple(baseline.shape)} cannot be broadcast to x's shape {tuple(x.shape)}"
+            ) from None
+    expected = "None, a number or a tensor" if allow_none else "a number or a tensor"
+    raise TypeError(f"baseline must be {expected} broadcastable to x, got {type(baseline).__name__}")
+
+
+# ---------------------------------------------------------------------------
+# completeness (chapters 04, 05)
+# ---------------------------------------------------------------------------
+
+def completeness_gap(model, x, attributions, target=None, *, baseline=None):
+    """How far the attributions are from summing to the change of the score.
+
+        gap[n] = sum_i attributions[n, i] - (S(x[n]) - S(baseline[n]))
+
+    Completeness (Sundararajan, Taly, Yan 2017, "Axiomatic Attribution for Deep
+    Networks", ICML) asks for gap = 0. Input x Gradient has gap 0 for a linear
+    model with baseline 0, Integrated Gradients up to its Riemann error.
+    Used in chapters 04 (Taylor view) and 05 (completeness).
+
+    Args:
+        model: callable returning (N,) or (N, C) scores.
+        x: inputs (N, ...).
+        attributions: same shape as x.
+        target: None, int, or 1-D integer tensor of length N (see module docstring).
+        baseline: None (zeros), a number, or a tensor broadcastable to x.
+
+    Returns:
+        (N,) tensor of gaps. No gradients are computed.
+    """
+    _check_model(model)
+    _check_same_shape(x, attributions)
+    reference = _baseline_like(baseline, x, allow_none=True)
+    with torch.no_grad():
+        change = _score(model, x, target) - _score(model, reference, target)
+        total = attributions.detach().flatten(1).sum(dim=1)
+    return total - change
+
+
+# ---------------------------------------------------------------------------
+# deletion / insertion (chapter 09)
+# ---------------------------------------------------------------------------
+
+def _ranks(attributions):
+    """rank[n, i] = position of feature i when example n is sorted, most positive first.
+
+    A stable sort breaks ties by feature index, so the order is deterministic."""
+    flat = attributions.detach().flatten(1)
+    order = torch.sort(flat, dim=1, descending=True, stable=True).indices
+    positions = torch.arange(flat.shape[1], device=flat.device).expand_as(order)
+    return torch.empty_like(order).scatter_(1, order, positions)
+
+
+def _perturbation_curve(model, x, attributions, target, baseline, steps, *, insert):
+    _check_model(model)
+    _check_same_shape(x, attributions)
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    n, d = x.shape[0], x[0].numel()
+    reference = _baseline_like(baseline, x).flatten(1)
+    ranks = _ranks(attributions)                                      # (N, D)
+    # k_j = floor(j * D / steps) features are switched after step j.
+    k = torch.arange(steps + 1, device=x.device) * d // steps          # (steps+1,)
+    switched = ranks[None] < k[:, None, None]                          # (steps+1, N, D)
+    start, end = (reference, x.flatten(1)) if insert else (x.flatten(1), reference)
+    batch = torch.where(switched, end[None], start[None])              # (steps+1, N, D)
+    batch = batch.reshape((steps + 1) * n, *x.shape[1:])
+    index = _target_index(target, n, x.device)
+    repeated = None if index is None else index.repeat(steps + 1)     # matches step-major order
+    with torch.no_grad():                                              # one batched forward pass
+        scores = _score(model, batch, repeated).reshape(steps + 1, n).T
+    fractions = torch.linspace(0.0, 1.0, steps + 1, device=x.device, dtype=scores.dtype)
+    return fractions, scores
+
+
+def deletion_curve(model, x, attributions, target=None, *, baseline=0.0, steps=20):
+    """The score as the most important features are removed (replaced by the baseline).
+
+    Deletion (Petsiuk, Das, Saenko 2018, "RISE: Randomized Input Sampling for
+    Explanation of Black-box Models", BMVC): order the features of x[n] by
+    attribution, most positive first, and for fraction f_j = j / steps set the
+    top k_j = floor(f_j * D) features to the baseline, recording
+        scores[n, j] = S(x[n] with its top k_j features deleted).
+    A good map makes the score fall fast (small area under the curve).
+    Used in chapter 09.
+
+    A *feature* is one element of x[n]: a pixel for one-channel images, a
+    (channel, pixel) value for multi-channel ones. Ties in the attribution are
+    broken by feature index (a stable sort), so the curve is deterministic.
+    All steps of all examples go through the model in one batched forward pass
+    of (steps + 1) * N inputs.
+
+    Args:
+        baseline: the value deleted features take: a number or a tensor
+            broadcastable to x (default 0).
+        steps: number of steps; the curve has steps + 1 points.
+
+    Returns:
+        (fractions, scores): fractions (steps + 1,) from 0 to 1, scores (N, steps + 1).
+    """
+    return _perturbation_curve(model, x, attributions, target, baseline, steps, insert=False)
+
+
+def insertion_curve(model, x, attributions, target=None, *, baseline=0.0, steps=20):
+    """The score as the most important features are inserted into the baseline.
+
+    Insertion (Petsiuk, Das, Saenko 2018, RISE, BMVC) is the mirror of
+    deletion: start from the baseline and put back the top k_j = floor(f_j * D)
+    features of x[n] (most positive attribution first),
+        scores[n, j] = S(baseline with the top k_j features of x[n]).
+    A good map makes the score rise fast (large area under the curve).
+    Features, tie-breaking and batching are as in `deletion_curve`.
+    Used in chapter 09.
+
+    Returns:
+        (fractions, scores): fractions (steps + 1,) from 0 to 1, scores (N, steps + 1).
+    """
+    return _perturbation_curve(model, x, attributions, target, baseline, steps, insert=True)
+
+
+def area_under_curve(fractions, scores):
+    """Trapezoid area under each curve: sum_j (f_{j+1} - f_j) (s_j + s_{j+1}) / 2.
+
+    The summary number of a deletion or insertion curve (Petsiuk et al. 2018,
+    RISE, BMVC). Used in chapter 09.
+
+    Args:
+        fractions: (K,) x-coordinates.
+        scores: (N, K) one curve per row.
+
+    Returns:
+        (N,) areas.
+    """
+    _check_tensor(fractions, "fractions")
+    _check_tensor(scores, "scores", min_dim=2)
+    if fractions.dim() != 1 or scores.dim() != 2 or scores.shape[1] != fractions.shape[0]:
+        raise ValueError(
+            "fractions must be 1-D (K,) and scores (N, K); "
+            f"got {tuple(fractions.shape)} and {tuple(scores.shape)}"
+        )
+    return torch.trapezoid(scores, fractions.to(scores), dim=1)
+
+
+# ---------------------------------------------------------------------------
+# rank agreement (chapter 09)
+# ---------------------------------------------------------------------------
+
+def _average_ranks(values):
+    """1-based ranks along dim 1, ties get the mean of the ranks they span."""
+    ordered = values.sort(dim=1).values
+    below = torch.searchsorted(ordered, values, right=False)       # how many are smaller
+    up_to = torch.searchsorted(ordered, values, right=True)        # how many are smaller or equal
+    return (below + up_to + 1).to(values.dtype) / 2                  # mean of ranks below+1 .. up_to
+
+
+def spearman(a, b):
+    """Spearman rank correlation between a[n] and b[n], one number per example.
+
+        rho[n] = Pearson correlation of rank(a[n].flatten()) and rank(b[n].flatten())
+
+    with tied values given their average rank (as scipy.stats.spearmanr).
+    Spearman, 1904, "The proof and measurement of association between two
+    things", American Journal of Psychology. Adebayo et al. 2018 (NeurIPS) use
+    it to compare maps before and after randomising the model. Used in chapter 09.
+
+    Args:
+        a, b: tensors of the same shape (N, ...); each example is flattened.
+
+    Returns:
+        (N,) tensor in [-1, 1]; NaN for an example where a[n] or b[n] is constant
+        (the correlation is undefined there, as in scipy).
+    """
+    _check_tensor(a, "a", min_dim=2)
+    _check_tensor(b, "b", min_dim=2)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a[0].numel() < 2:
+        raise ValueError("each example must have at least 2 values to rank")
+    dtype = torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
+    ra = _average_ranks(a.detach().flatten(1).to(dtype))
+    rb = _average_ranks(b.detach().flatten(1).to(dtype))
+    ra = ra - ra.mean(dim=1, keepdim=True)
+    rb = rb - rb.mean(dim=1, keepdim=True)
+    return (ra * rb).sum(dim=1) / (ra.norm(dim=1) * rb.norm(dim=1))
+
+
+# ---------------------------------------------------------------------------
+# the model-randomisation sanity check (chapter 09)
+# ---------------------------------------------------------------------------
+
+def _parametrised_layers(model):
+    """(name, module) for modules that own parameters directly, in registration order."""
+    return [
+        (name, module)
+        for name, module in model.named_modules()
+        if any(True for _ in module.parameters(recurse=False))
+    ]
+
+
+def _init_scale(module):
+    """The std of the layer's original weight (all its own parameters if it has no weight)."""
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor):
+        weight = torch.cat([p.detach().flatten() for p in module.parameters(recurse=False)])
+    scale = weight.detach().float().std(correction=0).item()
+    if not scale > 0:
+        # A constant weight (e.g. a fresh BatchNorm of ones) has std 0: use its magnitude.
+        scale = weight.detach().float().abs().max().item() or 1.0
+    return scale
+
+
+@torch.no_grad()
+def _reinitialise(module, generator):
+    scale = _init_scale(module)
+    for p in module.parameters(recurse=False):
+        # Draw on the generator's device, then move: works for any parameter device/dtype.
+        noise = torch.randn(p.shape, generator=generator, device=generator.device)
+        p.copy_((noise * scale).to(p))
+
+
+def cascading_randomization(model, x, method, target=None, *, generator=None):
+    """Cascading model-parameter randomisation (the sanity check).
+
+    Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim 2018, "Sanity Checks for
+    Saliency Maps", NeurIPS: re-initialise the layers of a trained network one
+    at a time, from the top (output layer) down, cumulatively, and recompute the
+    map after each step. A map that does not change while the model is
+    destroyed cannot be explaining the model. Used in chapter 09.
+
+        results = [("original", method(model, x, target)),
+                   (layer_L,   method(model with layer L randomised, x, target)),
+                   (layer_L-1, method(model with layers L, L-1 randomised, x, target)),
+                   ...]
+
+    Details:
+        * The model is deep-copied; the caller's model (weights, buffers,
+          training flag) is never changed.
+        * Layers are the modules that own parameters (Linear, Conv2d, ...), in
+          reverse registration order: for an ``nn.Sequential`` (or a module that
+          registers its layers in forward order) this is output layer first.
+        * Every parameter of a layer (weight and bias) is redrawn from
+          N(0, sigma^2), sigma = the std of that layer's original weight, so the
+          randomised layer has the same scale as the trained one (the paper
+          re-initialises with the original initialisation scheme; matching the
+          trained scale keeps activations in a comparable range).
+        * Random numbers come from ``generator`` (a ``torch.Generator``;
+          default: a new one seeded with 0); the global RNG is not touched, so
+          the same seed gives the same sequence of models.
+
+    Args:
+        model: a torch.nn.Module.
+        x: the inputs passed to ``method``.
+        method: ``method(model, x, target) -> attributions``.
+        target: passed through to ``method``.
+        generator: torch.Generator for the new weights.
+
+    Returns:
+        list of (layer_name, attributions), starting with ("original", ...);
+        tensors are detached.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(method):
+        raise TypeError(f"method must be callable as method(model, x, target), got {type(method).__name__}")
+    if generator is None:
+        generator = torch.Generator().manual_seed(0)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+
+    def run(m):
+        result = method(m, x, target)
+        return result.detach() if isinstance(result, torch.Tensor) else result
+
+    randomised = copy.deepcopy(model)
+    results = [("original", run(model))]
+    for name, layer in reversed(_parametrised_layers(randomised)):
+        _reinitialise(layer, generator)
+        results.append((name, run(randomised)))
+    return results
+
+
+# ---------------------------------------------------------------------------
+# ground-truth masks (chapter 09)
+# ---------------------------------------------------------------------------
+
+def _check_mask(mask):
+    _check_tensor(mask, "mask", min_dim=2)
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a boolean tensor, got dtype {mask.dtype} (use e.g. mask > 0.5)")
+
+
+def _to_mask_shape(values, mask):
+    """Sum values over channels when they have more channels than the mask.
+
+    (N, C, H, W) values with an (N, H, W) or (N, 1, H, W) mask -> summed over C."""
+    if values.shape == mask.shape:
+        return values
+    same_batch = values.shape[0] == mask.shape[0]
+    if same_batch and values.dim() == mask.dim() + 1 and values.shape[2:] == mask.shape[1:]:
+        return values.sum(dim=1)
+    if same_batch and values.dim() == mask.dim() and mask.shape[1] == 1 and values.shape[2:] == mask.shape[2:]:
+        return values.sum(dim=1, keepdim=True)
+    raise ValueError(
+        f"attributions of shape {tuple(values.shape)} do not fit the mask of shape {tuple(mask.shape)}; "
+        "expected the same shape, or (N, C, ...) attributions with an (N, ...) or (N, 1, ...) mask"
+    )
+
+
+def mask_mass(attributions, mask):
+    """Share of the absolute attribution that falls inside a ground-truth mask.
+
+        mass[n] = sum_{i in mask[n]} |a[n, i]| / sum_i |a[n, i]|     (0 when a[n] = 0)
+
+    In the spirit of the relevance mass accuracy of Arras, Osman, Samek 2022
+    ("CLEVR-XAI: A benchmark dataset for the ground truth evaluation of neural
+    network explanations", Information Fusion) and the energy-based pointing
+    game of Wang et al. 2020 (Score-CAM, CVPR workshops). We use |a|, so strong
+    negative evidence inside the mask also counts as looking at it. If the attributions
+    have more channels than the mask, |a| is summed over channels first (so
+    signs of different channels cannot cancel). Used in chapter 09.
+
+    Args:
+        attributions: (N, ...) or (N, C, ...) tensor.
+        mask: boolean tensor (N, ...) or (N, 1, ...).
+
+    Returns:
+        (N,) tensor with values in [0, 1].
+    """
+    _check_tensor(attributions, "attributions", min_dim=2)
+    _check_mask(mask)
+    magnitude = _to_mask_shape(attributions.detach().abs(), mask)
+    mask = mask.to(magnitude.device)
+    inside = (magnitude * mask).flatten(1).sum(dim=1)
+    total = magnitude.flatten(1).sum(dim=1)
+    return torch.where(total > 0, inside / torch.where(total > 0, total, 1), torch.zeros_like(total))
+
+
+def pointing_game(attributions, mask):
+    """Whether the single most positive attribution lies inside the mask.
+
+        hit[n] = mask[n, argmax_i a[n, i]]   and   max_i a[n, i] > 0
+
+    Zhang, Bargal, Lin, Brandt, Shen, Sclaroff 2018, "Top-down Neural Attention
+    by Excitation Backprop", IJCV (ECCV 2016). Differences from the paper: no
+    15-pixel tolerance (our images are tiny); a map with no positive value
+    scores a miss; on ties the first maximum (in flattened order) counts;
+    multi-channel attributions are summed (signed) over channels first, as in
+    the heatmaps. Used in chapter 09.
+
+    Args:
+        attributions: (N, ...) or (N, C, ...) tensor.
+        mask: boolean tensor (N, ...) or (N, 1, ...).
+
+    Returns:
+        (N,) boolean tensor; ``.float().mean()`` is the pointing accuracy.
+    """
+    _check_tensor(attributions, "attributions", min_dim=2)
+    _check_mask(mask)
+    values = _to_mask_shape(attributions.detach(), mask).flatten(1)
+    best, where = values.max(dim=1)
+    hit = mask.to(values.device).flatten(1).gather(1, where[:, None])[:, 0]
+    return hit & (best > 0)
