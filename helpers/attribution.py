@@ -1,0 +1,700 @@
+"""The book's reference implementations of gradient-based attribution methods.
+
+Every function here reads like the formula in its docstring. They share one
+contract, so that the chapters can swap one method for another:
+
+* ``model`` is any callable mapping a batch of shape (N, ...) to scores of shape
+  (N,) or (N, C). An ``nn.Module`` in training mode triggers a ``UserWarning``
+  (dropout and batch norm would corrupt the attribution); it is *not* switched
+  to eval mode for you.
+* ``target`` picks the score S that is explained: ``None`` (the model must give
+  one value per example, shape (N,) or (N, 1)), an ``int`` (the same output
+  for every example) or a 1-D integer tensor of length N (one per example).
+* ``x`` is a floating-point tensor whose first dimension is the batch. The
+  result has x's shape, dtype and device, and is detached. (``gradcam`` is the
+  one exception: it returns a map at the resolution of a layer.)
+* Each example's attribution is independent of the rest of the batch: the
+  per-example scores are summed before the single backward pass, and example
+  n's score depends on example n's input only.
+* Interpolation steps and noise samples are evaluated in batched forward
+  passes of at most ``batch_size`` rows (``None``: all at once).
+* The caller's model and tensors are left as they were: gradients are taken
+  with ``torch.autograd.grad`` on a fresh copy of x, so no parameter's
+  ``.grad`` is touched and x keeps its values and its ``requires_grad`` flag.
+
+Chapters: 02 gradient, 03 input x gradient, 04 epsilon-LRP and DeepLIFT
+(Taylor view), 05 integrated gradients and Shapley values, 06 path gradients,
+07 SmoothGrad, 08 expected gradients and Grad-CAM.
+"""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "gradient",
+    "input_x_gradient",
+    "quadrature",
+    "integrated_gradients",
+    "path_gradients",
+    "smoothgrad",
+    "expected_gradients",
+    "gradcam",
+    "shapley_values",
+    "lrp_epsilon",
+    "deeplift_rescale",
+]
+
+RULES = ("left", "right", "midpoint", "trapezoid", "gausslegendre")
+VARIANTS = ("mean", "squared", "variance")
+
+
+# ---------------------------------------------------------------------------
+# Validation and the score of the target (shared by every method)
+# ---------------------------------------------------------------------------
+
+
+def _check_model(model, name="model"):
+    if not callable(model):
+        raise TypeError(f"{name} must be callable (a function or nn.Module), got {type(model).__name__}")
+    if isinstance(model, nn.Module) and any(m.training for m in model.modules()):
+        # Dropout and batch norm in training mode make the score random or
+        # batch-dependent; the caller decides whether that is intended.
+        warnings.warn(
+            f"{name} is in training mode: dropout and batch norm then corrupt "
+            f"attributions; call {name}.eval() first",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_x(x, name="x"):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.ndim < 1 or len(x) < 1:
+        raise ValueError(
+            f"{name} must have a batch dimension with at least one example, got shape {tuple(x.shape)}"
+        )
+    # Detached, so that no result keeps a graph back to the caller's tensor.
+    return x.detach()
+
+
+def _check_target(target, n):
+    """Return target as None, an int, or a 1-D int64 tensor of length n."""
+    if target is None:
+        return None
+    if isinstance(target, bool):
+        raise TypeError("target must be None, an int or a 1-D integer tensor, got bool")
+    if isinstance(target, numbers.Integral):
+        return int(target)
+    if isinstance(target, torch.Tensor):
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            raise TypeError(f"target must be an integer tensor, got dtype {target.dtype}")
+        if target.ndim == 0:
+            return int(target)
+        if target.ndim != 1 or len(target) != n:
+            raise ValueError(
+                f"target must be a 1-D tensor with one class index per example "
+                f"(length {n}), got shape {tuple(target.shape)}"
+            )
+        return target.long()
+    raise TypeError(f"target must be None, an int or a 1-D integer tensor, got {type(target).__name__}")
+
+
+def _check_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_batch_size(batch_size):
+    return None if batch_size is None else _check_int(batch_size, "batch_size")
+
+
+def _check_generator(generator):
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return generator
+
+
+def _baseline(baseline, x, name="baseline"):
+    """The reference input x' as a tensor of x's shape, dtype and device."""
+    if baseline is None:
+        return torch.zeros_like(x)
+    if isinstance(baseline, bool):
+        raise TypeError(f"{name} must be None, a number or a tensor, got bool")
+    if isinstance(baseline, numbers.Real):
+        return torch.full_like(x, float(baseline))
+    if not isinstance(baseline, torch.Tensor):
+        raise TypeError(f"{name} must be None, a number or a tensor, got {type(baseline).__name__}")
+    try:
+        shape = torch.broadcast_shapes(baseline.shape, x.shape)
+    except RuntimeError:
+        shape = None
+    if shape != x.shape:
+        raise ValueError(
+            f"{name} of shape {tuple(baseline.shape)} does not broadcast to x of shape {tuple(x.shape)}"
+        )
+    return baseline.detach().to(device=x.device, dtype=x.dtype).expand_as(x)
+
+
+def _scores(model, x, target):
+    """S_n, the score of example n's target: shape (N,)."""
+    out = model(x)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"model must return a tensor, got {type(out).__name__}")
+    n = len(x)
+    if out.ndim == 1:
+        out = out.unsqueeze(1)
+    if out.ndim != 2 or out.shape[0] != n:
+        raise ValueError(
+            f"model must map a batch of {n} inputs to shape ({n},) or ({n}, C), got {tuple(out.shape)}"
+        )
+    n_outputs = out.shape[1]
+    if target is None:
+        if n_outputs != 1:
+            raise ValueError(
+                f"model returns {n_outputs} outputs per example; pass target=... "
+                f"(an int or a tensor of {n} class indices)"
+            )
+        return out[:, 0]
+    index = torch.as_tensor(target, device=out.device).expand(n)
+    if index.min() < 0 or index.max() >= n_outputs:
+        raise ValueError(
+            f"target out of range: got indices in [{int(index.min())}, {int(index.max())}] "
+            f"for a model with {n_outputs} outputs per example"
+        )
+    return out.gather(1, index.unsqueeze(1)).squeeze(1)
+
+
+def _chunks(n_rows, batch_size):
+    """Slices of at most batch_size rows (all rows at once for None)."""
+    step = n_rows if batch_size is None else batch_size
+    return [slice(start, start + step) for start in range(0, n_rows, step)]
+
+
+def _take(target, rows):
+    return target[rows] if isinstance(target, torch.Tensor) else target
+
+
+def _repeat(target, times):
+    """The target for `times` stacked copies of the batch (copy-major order)."""
+    return target.repeat(times) if isinstance(target, torch.Tensor) else target
+
+
+def _gradients(model, points, target=None, batch_size=None):
+    """dS/dx at every row of `points`, in chunks of at most batch_size rows."""
+    grads = []
+    for rows in _chunks(len(points), batch_size):
+        # A fresh leaf: the caller's tensor and the parameters' .grad stay untouched.
+        leaf = points[rows].detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            score = _scores(model, leaf, _take(target, rows))
+            if not score.requires_grad:
+                raise ValueError(
+                    "model output does not depend on x through autograd "
+                    "(was it detached or computed under torch.no_grad()?)"
+                )
+            # Example n's score depends on row n only, so one backward pass of
+            # the sum gives every row its own gradient.
+            (grad,) = torch.autograd.grad(score.sum(), leaf, allow_unused=True)
+        grads.append(torch.zeros_like(leaf) if grad is None else grad)
+    return torch.cat(grads)
+
+
+def _randn(shape, generator, like):
+    """Standard normal noise from `generator` (any device), moved to like's device."""
+    device = like.device if generator is None else generator.device
+    noise = torch.randn(shape, generator=generator, device=device, dtype=like.dtype)
+    return noise.to(like.device)
+
+
+def _unsqueeze_like(values, x):
+    """Reshape a (K,) or (K, N) tensor so it broadcasts against (K, *x.shape)."""
+    return values.reshape(*values.shape, *[1] * (x.ndim + 1 - values.ndim))
+
+
+# ---------------------------------------------------------------------------
+# Chapters 02-03: the gradient and input x gradient
+# ---------------------------------------------------------------------------
+
+
+def gradient(model, x, target=None, *, absolute=False):
+    """Saliency: the gradient of the target score, ``dS/dx`` (or ``|dS/dx|``).
+
+    Simonyan, Vedaldi & Zisserman 2014, "Deep Inside Convolutional Networks"
+    (ICLR workshop). Introduced in chapter 02.
+
+    With ``absolute=True`` the magnitude |dS/dx_i| is returned, as in the paper's
+    saliency maps (which then take the maximum over colour channels); the
+    default keeps the sign.
+    """
+    _check_model(model)
+    x = _check_x(x)
+    target = _check_target(target, len(x))
+    grad = _gradients(model, x, target)
+    return grad.abs() if absolute else grad
+
+
+def input_x_gradient(model, x, target=None):
+    """Input x gradient: ``x * dS/dx`` (elementwise).
+
+    Shrikumar et al. 2016, "Not Just a Black Box" (arXiv:1605.01713).
+    Introduced in chapter 03. For a linear model S = w.x + b it is exactly each
+    feature's contribution w_i x_i, and it sums to S(x) - S(0).
+    """
+    _check_model(model)
+    x = _check_x(x)
+    target = _check_target(target, len(x))
+    return x * _gradients(model, x, target)
+
+
+# ---------------------------------------------------------------------------
+# Chapters 05-06: integrated gradients and the path they integrate along
+# ---------------------------------------------------------------------------
+
+
+def quadrature(steps, rule="gausslegendre"):
+    """Nodes alpha_k in [0, 1] and weights w_k with sum_k w_k f(alpha_k) ~ int_0^1 f.
+
+    ``steps`` is the number of nodes (= gradient evaluations) for every rule:
+
+    ============== =========================== =======================================
+    rule           alpha_k, k = 0..steps-1     w_k
+    ============== =========================== =======================================
+    left           k / steps                   1 / steps
+    right          (k + 1) / steps             1 / steps
+    midpoint       (k + 1/2) / steps           1 / steps
+    trapezoid      k / (steps - 1)             1/(steps-1); 1/(2(steps-1)) at both ends
+    gausslegendre  (t_k + 1) / 2               v_k / 2   (t, v = numpy leggauss(steps))
+    ============== =========================== =======================================
+
+    All weights sum to one, so a constant integrand is integrated exactly.
+    The trapezoid rule needs steps >= 2 (it evaluates both end points).
+    Returns two float64 CPU tensors of length ``steps``. Chapter 05.
+    """
+    steps = _check_int(steps, "steps")
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(map(repr, RULES))}; got {rule!r}")
+    k = torch.arange(steps, dtype=torch.float64)
+    if rule == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(steps)
+        # leggauss integrates over [-1, 1]; map it to [0, 1].
+        return torch.from_numpy((nodes + 1) / 2), torch.from_numpy(weights / 2)
+    if rule == "trapezoid":
+        if steps < 2:
+            raise ValueError("steps must be >= 2 for rule='trapezoid' (it evaluates both end points)")
+        weights = torch.full((steps,), 1 / (steps - 1), dtype=torch.float64)
+        weights[[0, -1]] = 1 / (2 * (steps - 1))
+        return k / (steps - 1), weights
+    offset = {"left": 0.0, "right": 1.0, "midpoint": 0.5}[rule]
+    return (k + offset) / steps, torch.full((steps,), 1 / steps, dtype=torch.float64)
+
+
+def _path_gradients(model, x, target, baseline, alphas, batch_size):
+    alphas = _unsqueeze_like(alphas.to(device=x.device, dtype=x.dtype), x)
+    points = baseline + alphas * (x - baseline)  # (K, N, ...): the straight path
+    flat = points.reshape(-1, *x.shape[1:])
+    grads = _gradients(model, flat, _repeat(target, len(points)), batch_size)
+    return grads.reshape(points.shape)
+
+
+def path_gradients(model, x, target=None, *, baseline=None, alphas, batch_size=None):
+    """Gradients along the straight path: ``dS/dx`` at ``x' + alpha (x - x')``.
+
+    Returns a tensor of shape (len(alphas), *x.shape): row k holds the gradient
+    at alpha_k for every example. This is the integrand of integrated gradients
+    (divided by x - x'), which chapter 06 plots to show where it vanishes;
+    ``(x - x') * sum_k w_k path_gradients(...)[k]`` is ``integrated_gradients``.
+    ``alphas`` is any 1-D sequence of numbers (usually in [0, 1]).
+    """
+    _check_model(model)
+    x = _check_x(x)
+    target = _check_target(target, len(x))
+    baseline = _baseline(baseline, x)
+    batch_size = _check_batch_size(batch_size)
+    try:
+        alphas = torch.as_tensor(alphas, dtype=torch.float64).detach()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"alphas must be a 1-D sequence of numbers, got {type(alphas).__name__}") from None
+    if alphas.ndim != 1 or len(alphas) == 0 or not torch.isfinite(alphas).all():
+        raise ValueError(
+            f"alphas must be a non-empty 1-D sequence of finite numbers, got shape {tuple(alphas.shape)}"
+        )
+    return _path_gradients(model, x, target, baseline, alphas, batch_size)
+
+
+def integrated_gradients(
+    model, x, target=None, *, baseline=None, steps=50, rule="gausslegendre", batch_size=None
+):
+    """Integrated gradients: ``(x - x') * int_0^1 dS/dx (x' + a (x - x')) da``.
+
+    Sundararajan, Taly & Yan 2017, "Axiomatic Attribution for Deep Networks"
+    (ICML). Introduced in chapter 05.
+
+    The integral is replaced by the quadrature ``sum_k w_k dS/dx(x' + a_k (x - x'))``
+    of ``quadrature(steps, rule)``: ``steps`` gradient evaluations for every rule
+    (left, right, midpoint, trapezoid, gausslegendre). Completeness,
+    ``sum_i IG_i = S(x) - S(x')``, holds up to the quadrature error.
+    ``baseline`` x' is None (zeros), a number, or a tensor broadcastable to x.
+    """
+    _check_model(model)
+    x = _check_x(x)
+    target = _check_target(target, len(x))
+    baseline = _baseline(baseline, x)
+    batch_size = _check_batch_size(batch_size)
+    alphas, weights = quadrature(steps, rule)
+    grads = _path_gradients(model, x, target, baseline, alphas, batch_size)
+    weights = _unsqueeze_like(weights.to(device=x.device, dtype=x.dtype), x)
+    return (x - baseline) * (weights * grads).sum(0)
+
+
+# ---------------------------------------------------------------------------
+# Chapter 07: SmoothGrad and its variants
+# ---------------------------------------------------------------------------
+
+
+def smoothgrad(
+    model,
+    x,
+    target=None,
+    *,
+    method=gradient,
+    samples=50,
+    noise_level=0.15,
+    variant="mean",
+    generator=None,
+    batch_size=None,
+):
+    """SmoothGrad: ``(1/n) sum_j method(x + eps_j)``, ``eps_j ~ N(0, sigma^2)``.
+
+    Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise"
+    (arXiv:1706.03825). Introduced in chapter 07.
+
+    sigma = noise_level * (max(x_n) - min(x_n)), one sigma per example n (the
+    paper recommends noise levels of 10-20%). The noise is drawn at once as
+    ``sigma * torch.randn((samples, *x.shape), generator=generator)`` (global
+    RNG when generator is None), so a seeded generator reproduces it exactly.
+
+    variant:
+      * ``"mean"``:     (1/n) sum_j a_j                    (SmoothGrad)
+      * ``"squared"``:  (1/n) sum_j a_j^2                  (SmoothGrad^2, Hooker et al. 2019, NeurIPS)
+      * ``"variance"``: (1/n) sum_j (a_j - mean)^2         (VarGrad, Adebayo et al. 2018, ICLR workshop)
+
+    ``method`` is any function ``method(model, x, target)`` of this module, e.g.
+    ``input_x_gradient``, which gives (x + eps) * grad(x + eps); multiply the
+    smoothed gradient by x for the other form. The noisy copies are evaluated
+    in batched calls of ``method`` with at most ``batch_size`` rows each.
+    With noise_level 0 the result is exactly ``method(model, x, target)``.
+    """
+    _check_model(model)
+    x = _check_x(x)
+    target = _check_target(target, len(x))
+    if not callable(method):
+        raise TypeError(
+            f"method must be a function (model, x, target) -> attribution, got {type(method).__name__}"
+        )
+    samples = _check_int(samples, "samples")
+    if isinstance(noise_level, bool) or not isinstance(noise_level, numbers.Real):
+        raise TypeError(f"noise_level must be a number >= 0, got {noise_level!r}")
+    if not noise_level >= 0:
+        raise ValueError(f"noise_level must be >= 0, got {noise_level}")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(map(repr, VARIANTS))}; got {variant!r}")
+    generator = _check_generator(generator)
+    batch_size = _check_batch_size(batch_size)
+
+    if noise_level == 0:
+        # Every noisy copy equals x: skip the sampling (and its rounding).
+        attr = method(model, x, target)
+        return {"mean": attr, "squared": attr * attr, "variance": torch.zeros_like(attr)}[variant]
+
+    flat = x.reshape(len(x), -1)
+    value_range = (flat.amax(1) - flat.amin(1)).reshape(-1, *[1] * (x.ndim - 1))
+    sigma = noise_level * value_range  # one sigma per example
+    noisy = x + sigma * _randn((samples, *x.shape), generator, x)  # (samples, N, ...)
+    rows = noisy.reshape(-1, *x.shape[1:])
+    targets = _repeat(target, samples)
+    # Batched calls of `method`, never one noisy sample at a time.
+    attrs = [method(model, rows[chunk], _take(targets, chunk)) for chunk in _chunks(len(rows), batch_size)]
+    attrs = torch.cat(attrs)
+    attrs = attrs.reshape(samples, len(x), *attrs.shape[1:])
+    if variant == "mean":
+        return attrs.mean(0)
+    if variant == "squared":
+        return (attrs * attrs).mean(0)
+    return attrs.var(0, correction=0)  # population variance, as in VarGrad
+
+
+# ---------------------------------------------------------------------------
+# Chapter 08: expected gradients and Grad-CAM
+# ---------------------------------------------------------------------------
+
+
+def expected_gradients(model, x, target=None, *, baselines, samples=50, generator=None, batch_size=None):
+    """Expected gradients: ``E_{x'~D, a~U(0,1)} [(x - x') * dS/dx (x' + a (x - x'))]``.
+
+    Erion, Janizek, Sturmfels, Lundberg & Lee 2021, "Improving performance of
+    deep learning models with axiomatic attribution priors and expected
+    gradients" (Nature Machine Intelligence); the same estimator as
+    GradientSHAP (Lundberg & Lee 2017, NeurIPS). Introduced in chapter 08.
+
+    For each example, ``samples`` reference rows x'_j are drawn uniformly (with
+    replacement) from ``baselines`` (shape (B, *x.shape[1:])) and a_j ~ U(0, 1);
+    the estimate is ``(1/n) sum_j (x - x'_j) * dS/dx(x'_j + a_j (x - x'_j))``.
+    Random draws, in this order: ``torch.randint(B, (samples, N))`` then
+    ``torch.rand((samples, N))`` from ``generator`` (global RNG when None).
+    Completeness holds in expectation: E[sum_i attr_i] = S(x) - mean_b S(x'_b).
+    """
+    _check_model(model)
+    x = _check_x(x)
+    target = _check_target(target, len(x))
+    baselines = _check_x(baselines, "baselines")
+    if baselines.shape[1:] != x.shape[1:]:
+        raise ValueError(
+            f"baselines must have shape (B, {', '.join(map(str, x.shape[1:]))}) like x's examples, "
+            f"got {tuple(baselines.shape)}"
+        )
+    samples = _check_int(samples, "samples")
+    generator = _check_generator(generator)
+    batch_size = _check_batch_size(batch_size)
+
+    device = x.device if generator is None else generator.device
+    index = torch.randint(len(baselines), (samples, len(x)), generator=generator, device=device)
+    alphas = torch.rand((samples, len(x)), generator=generator, device=device, dtype=x.dtype)
+    baselines = baselines.to(device=x.device, dtype=x.dtype)
+    references = baselines[index.to(x.device)]  # (samples, N, ...)
+    alphas = _unsqueeze_like(alphas.to(x.device), x)
+    points = references + alphas * (x - references)
+    grads = _gradients(model, points.reshape(-1, *x.shape[1:]), _repeat(target, samples), batch_size)
+    return ((x - references) * grads.reshape(points.shape)).mean(0)
+
+
+def gradcam(model, layer, x, target=None, *, upsample=False):
+    """Grad-CAM: ``ReLU(sum_k alpha_k A^k)`` with ``alpha_k = mean_{h,w} dS/dA^k``.
+
+    Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks
+    via Gradient-based Localization" (ICCV). Introduced in chapter 08.
+
+    ``layer`` is an nn.Module inside ``model`` whose output A has shape
+    (N, K, h, w), typically the last convolution. This is the exception to
+    "the result has x's shape": the map is returned at the layer's resolution,
+    shape (N, 1, h, w); with ``upsample=True`` it is bilinearly interpolated to
+    x's spatial size, shape (N, 1, H, W). The hook that captures A is always
+    removed, even if the forward pass fails.
+    """
+    _check_model(model)
+    if not isinstance(layer, nn.Module):
+        raise TypeError(f"layer must be an nn.Module inside model, got {type(layer).__name__}")
+    if isinstance(model, nn.Module) and not any(m is layer for m in model.modules()):
+        raise ValueError("layer must be a submodule of model")
+    x = _check_x(x)
+    if upsample and x.ndim != 4:
+        raise ValueError(f"upsample=True needs x of shape (N, C, H, W), got {tuple(x.shape)}")
+    target = _check_target(target, len(x))
+
+    activations = []
+    handle = layer.register_forward_hook(lambda module, inputs, output: activations.append(output))
+    try:
+        with torch.enable_grad():
+            score = _scores(model, x.detach().clone().requires_grad_(True), target)
+    finally:
+        handle.remove()
+    if len(activations) != 1:
+        raise ValueError(
+            f"layer must run exactly once per forward pass of model, it ran {len(activations)} times"
+        )
+    A = activations[0]
+    if not isinstance(A, torch.Tensor) or A.ndim != 4:
+        shape = getattr(A, "shape", type(A))
+        raise ValueError(f"layer output must be a tensor of shape (N, K, h, w), got {shape}")
+    (dA,) = torch.autograd.grad(score.sum(), A, allow_unused=True)
+    if dA is None:
+        raise ValueError("the target score does not depend on the output of layer")
+    alpha = dA.mean(dim=(2, 3), keepdim=True)  # one weight per channel k
+    cam = F.relu((alpha * A).sum(dim=1, keepdim=True)).detach()
+    if upsample:
+        cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return cam
+
+
+# ---------------------------------------------------------------------------
+# Chapters 05 and 08: exact Shapley values
+# ---------------------------------------------------------------------------
+
+
+def shapley_values(f, x, baseline):
+    """Exact Shapley values of the game v(S) = f(x_S, x'_rest), all 2^d coalitions.
+
+    ``phi_i = sum_{S subset of D - {i}} |S|! (d - |S| - 1)! / d! [v(S u {i}) - v(S)]``
+    where features in the coalition take their value from x and the others
+    from ``baseline``. Shapley 1953 ("A value for n-person games"); as feature
+    attributions, Lundberg & Lee 2017 (NeurIPS). Chapters 05 and 08.
+
+    ``f`` maps a batch (M, d) to (M,). ``x`` has shape (d,) or (N, d);
+    ``baseline`` is None (zeros), a number or a tensor broadcastable to x.
+    All coalitions are evaluated in one batched call of f, so d is limited to
+    16 (65536 coalitions). Efficiency: sum_i phi_i = f(x) - f(baseline).
+    """
+    _check_model(f, "f")
+    x = _check_x(x)
+    if x.ndim > 2:
+        raise ValueError(f"x must have shape (d,) or (N, d), got {tuple(x.shape)}")
+    baseline = _baseline(baseline, x)
+    single = x.ndim == 1
+    xs, bs = (x[None], baseline[None]) if single else (x, baseline)
+    n, d = xs.shape
+    if not 1 <= d <= 16:
+        raise ValueError(f"x must have between 1 and 16 features for exact Shapley values, got d={d}")
+
+    ids = torch.arange(2**d, device=x.device)
+    in_coalition = ((ids[:, None] >> torch.arange(d, device=x.device)) & 1) == 1  # bit i: i in S
+    inputs = torch.where(in_coalition, xs[:, None], bs[:, None])  # (N, 2^d, d)
+    with torch.no_grad():
+        values = f(inputs.reshape(-1, d))
+    if not isinstance(values, torch.Tensor) or values.numel() != n * 2**d:
+        shape = getattr(values, "shape", type(values))
+        raise ValueError(f"f must map a batch of shape (M, {d}) to shape (M,), got {shape}")
+    values = values.reshape(n, 2**d).to(x.dtype)
+
+    size = in_coalition.sum(1)
+    weight = torch.tensor(
+        [math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d) for s in range(d)],
+        dtype=x.dtype,
+        device=x.device,
+    )
+    phi = torch.empty_like(xs)
+    for i in range(d):
+        without_i = ids[~in_coalition[:, i]]  # the coalitions S not containing i
+        with_i = without_i | (1 << i)  # S u {i}
+        phi[:, i] = (weight[size[without_i]] * (values[:, with_i] - values[:, without_i])).sum(1)
+    return phi[0] if single else phi
+
+
+# ---------------------------------------------------------------------------
+# Chapter 04: epsilon-LRP and DeepLIFT (Rescale) on Linear/ReLU networks
+# ---------------------------------------------------------------------------
+
+_PROPAGATION_LAYERS = (nn.Linear, nn.ReLU, nn.Flatten)
+
+
+def _check_sequential(model, name):
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(
+            f"{name} supports only nn.Sequential models of nn.Linear, nn.ReLU and nn.Flatten, "
+            f"got {type(model).__name__}"
+        )
+    for i, layer in enumerate(model):
+        if not isinstance(layer, _PROPAGATION_LAYERS):
+            raise TypeError(
+                f"{name} supports only nn.Linear, nn.ReLU and nn.Flatten layers; "
+                f"model[{i}] is an unsupported layer: {type(layer).__name__}"
+            )
+    return list(model)
+
+
+def _activations(layers, x):
+    """[x, layer_1(x), layer_2(layer_1(x)), ...]: every layer's input, and the output."""
+    acts = [x]
+    for layer in layers:
+        acts.append(layer(acts[-1]))
+    return acts
+
+
+def _score_seed(output, target):
+    """dS/d(output): the one-hot selector of the target score, output's shape."""
+    leaf = output.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (seed,) = torch.autograd.grad(_scores(lambda z: z, leaf, target).sum(), leaf)
+    return seed
+
+
+def lrp_epsilon(model, x, target=None, *, epsilon=1e-9):
+    """epsilon-LRP: relevance flows back by ``R_j = sum_k a_j w_jk / (z_k + eps sign(z_k)) R_k``.
+
+    Bach et al. 2015, "On Pixel-Wise Explanations for Non-Linear Classifier
+    Decisions by Layer-Wise Relevance Propagation" (PLoS ONE). Chapter 04.
+
+    Only ``nn.Sequential`` models of ``nn.Linear``, ``nn.ReLU`` and ``nn.Flatten``
+    are supported (anything else raises a TypeError naming the layer). The
+    relevance at the output is the target score alone; z_k = sum_j a_j w_jk + b_k
+    includes the bias, sign(0) counts as +1, and ReLU/Flatten pass relevance
+    through unchanged.
+
+    Ancona et al. 2018 (ICLR, Prop. 1) write epsilon-LRP as x times a modified
+    gradient in which each nonlinearity's derivative f'(z) is replaced by
+    f(z)/z. For ReLU, ReLU(z)/z = ReLU'(z) (z != 0), so as epsilon -> 0
+    epsilon-LRP *equals input x gradient* on these networks -- with or without
+    biases: a bias changes z, not the ratio. What biases break is conservation:
+    they absorb relevance, so sum_i R_i != S(x) in general.
+    """
+    _check_model(model)
+    layers = _check_sequential(model, "lrp_epsilon")
+    x = _check_x(x)
+    target = _check_target(target, len(x))
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise TypeError(f"epsilon must be a number >= 0, got {epsilon!r}")
+    if not epsilon >= 0:
+        raise ValueError(f"epsilon must be a number >= 0, got {epsilon}")
+    with torch.no_grad():
+        acts = _activations(layers, x)
+        relevance = acts[-1] * _score_seed(acts[-1], target)  # R = S at the target, 0 elsewhere
+        for layer, a, z in reversed(list(zip(layers, acts[:-1], acts[1:]))):
+            if isinstance(layer, nn.Linear):
+                denominator = z + epsilon * (2 * (z >= 0).to(z.dtype) - 1)  # sign(0) = +1
+                # A unit with z = 0 (and epsilon = 0) passes no relevance.
+                ratio = torch.where(denominator == 0, 0.0, relevance / denominator)
+                relevance = a * (ratio @ layer.weight)
+            else:  # ReLU and Flatten: relevance passes through, reshaped to the input
+                relevance = relevance.reshape(a.shape)
+    return relevance.detach()
+
+
+def deeplift_rescale(model, x, target=None, *, baseline=None):
+    """DeepLIFT with the Rescale rule: ``(x - x') * m``, m the DeepLIFT multipliers of S.
+
+    Shrikumar, Greenside & Kundaje 2017, "Learning Important Features Through
+    Propagating Activation Differences" (ICML). Chapter 04 (and 05, where it
+    fails implementation invariance).
+
+    Multipliers are chained backwards like gradients, except that through a
+    ReLU the derivative is replaced by the ratio of differences from the
+    reference, ``(ReLU(z) - ReLU(z')) / (z - z')`` (falling back to the gradient
+    where |z - z'| < 1e-10). Summation-to-delta holds exactly:
+    ``sum_i attr_i = S(x) - S(x')``. Only ``nn.Sequential`` models of
+    ``nn.Linear``, ``nn.ReLU`` and ``nn.Flatten`` are supported.
+
+    With a zero baseline and *no biases* every reference activation is 0, the
+    ratio becomes ReLU(z)/z = ReLU'(z), and DeepLIFT equals input x gradient
+    (and epsilon-LRP, epsilon -> 0) (Ancona et al. 2018, ICLR). Biases make the
+    reference activations nonzero and break this equality.
+    """
+    _check_model(model)
+    layers = _check_sequential(model, "deeplift_rescale")
+    x = _check_x(x)
+    target = _check_target(target, len(x))
+    baseline = _baseline(baseline, x)
+    with torch.no_grad():
+        acts, refs = _activations(layers, x), _activations(layers, baseline)
+        multiplier = _score_seed(acts[-1], target)
+        for i in reversed(range(len(layers))):
+            layer, a = layers[i], acts[i]
+            if isinstance(layer, nn.Linear):
+                multiplier = multiplier @ layer.weight
+            elif isinstance(layer, nn.ReLU):
+                dz, dy = a - refs[i], acts[i + 1] - refs[i + 1]
+                tiny = dz.abs() < 1e-10
+                rescale = torch.where(tiny, (a > 0).to(a.dtype), dy / torch.where(tiny, 1.0, dz))
+                multiplier = multiplier * rescale
+            else:  # Flatten
+                multiplier = multiplier.reshape(a.shape)
+    return ((x - baseline) * multiplier).detach()
