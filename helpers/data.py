@@ -149,10 +149,13 @@ def make_synthetic(n: int, seed: int) -> Split:
     rng = np.random.Generator(np.random.PCG64(seed))
     size = SYNTHETIC_SIZE
     stencils = [_shape_stencil(c) for c in range(len(SYNTHETIC_CLASSES))]
-    labels = rng.integers(0, len(SYNTHETIC_CLASSES), size=n)
+    labels = np.zeros(n, dtype=np.int64)
     images = np.zeros((n, size, size), dtype=np.float64)
     masks = np.zeros((n, size, size), dtype=bool)
+    # Every image draws all of its random numbers in turn from the one stream, so the
+    # first k images are the same whatever n is.
     for i in range(n):
+        labels[i] = rng.integers(0, len(SYNTHETIC_CLASSES))
         top, left = rng.integers(1, size - 8, size=2)
         masks[i, top:top + 7, left:left + 7] = stencils[labels[i]]
         images[i][masks[i]] = rng.uniform(0.6, 1.0)
@@ -163,7 +166,7 @@ def make_synthetic(n: int, seed: int) -> Split:
                 continue
             images[i, r:r + 2, c:c + 2] = rng.uniform(0.5, 1.0)
             placed += 1
-    images += rng.normal(0.0, 0.05, size=images.shape)
+        images[i] += rng.normal(0.0, 0.05, size=(size, size))
     images = np.clip(images, 0.0, 1.0)
     return Split(
         torch.from_numpy(images.astype(np.float32)).unsqueeze(1),
@@ -174,7 +177,8 @@ def make_synthetic(n: int, seed: int) -> Split:
 
 def load_synthetic(split: str = "test", n: int | None = None) -> Split:
     """The synthetic shapes set: 4000 training images (seed 0) and 1000 test images
-    (seed 1); ``n`` takes only the first n of a split (generated faster).
+    (seed 1); ``n`` takes only the first n images of a split (the same images as in
+    the whole split, generated faster).
     See :func:`make_synthetic` for shapes, dtypes and what the mask means."""
     _check_split(split)
     total = SYNTHETIC_COUNTS[split]
