@@ -103,3 +103,8 @@ def test_ignored_outputs_say_why(chapter):
         if "nbval-ignore-output" in cell.metadata.get("tags", []):
             assert re.search(r"#.*(nbval|not compared|ignore)", cell.source, re.I), \
                 f"cell {i} is tagged nbval-ignore-output without a comment saying why"
+
+
+def test_readme_and_toc_list_the_chapters():
+    assert (book.ROOT / "README.md").read_text() == book.readme_source(), "run: python tools/book.py toc"
+    assert (book.ROOT / "_toc.yml").read_text() == book.toc_source(), "run: python tools/book.py toc"

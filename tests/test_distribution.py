@@ -113,10 +113,6 @@ def test_badges_point_to_each_chapter_at_the_pinned_ref():
 
 # --- The web book (Jupyter Book 1.x) ---------------------------------------------
 
-def test_toc_lists_the_chapters_in_order():
-    assert (ROOT / "_toc.yml").read_text() == book.toc_source(), "run: python tools/book.py toc"
-
-
 def test_web_book_builds_without_warnings_and_shows_every_figure(tmp_path):
     jb = shutil.which("jupyter-book")
     assert jb, "jupyter-book is a test dependency (requirements-test.txt)"

@@ -10,7 +10,8 @@ rewrites those cells in place (then re-execute with tools/execute.py), and
 
     python tools/book.py toc
 
-rewrites _toc.yml, the web book's table of contents, in chapter order.
+rewrites _toc.yml, the web book's table of contents, and the README's table of
+chapters, in chapter order.
 """
 from __future__ import annotations
 
@@ -37,6 +38,20 @@ CHAPTERS = {
     "07_smoothgrad": "SmoothGrad",
     "08_related_methods": "Related methods",
     "09_evaluating_attributions": "Evaluating attributions",
+}
+
+# One line per chapter for the README's table of chapters.
+SUMMARIES = {
+    "00_preface": "who the book is for, how to run it, notation, the data and the models",
+    "01_derivatives_and_gradients": "finite differences vs autograd, gradient fields, one backward pass for a batch",
+    "02_saliency": "the gradient as sensitivity, its blind spot at zero, how to display a map",
+    "03_input_x_gradient": "presence × relevance: exact contributions for linear models, maps, cost",
+    "04_taylor_expansion": "first-order Taylor terms, Euler's theorem, ε-LRP and DeepLIFT as Input × Gradient",
+    "05_completeness_and_sensitivity": "the axioms, Integrated Gradients, quadrature rules, baselines, Shapley",
+    "06_relu_saturation": "dead units, saturation along the path, softmax saturation, shattered gradients",
+    "07_smoothgrad": "averaging over noise: σ, sample counts, SmoothGrad², VarGrad, an explorer",
+    "08_related_methods": "DeepLIFT, GradientSHAP, Grad-CAM and the rest side by side, exact Shapley values",
+    "09_evaluating_attributions": "randomisation sanity checks, deletion/insertion, ground-truth masks",
 }
 
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -148,10 +163,28 @@ def toc_source() -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_table() -> str:
+    """The README's table of the chapters present, in order."""
+    rows = ["| | chapter | what it shows |", "|---|---|---|"]
+    rows += [f"| {stem[:2]} | [{CHAPTERS[stem]}](chapters/{stem}.ipynb) | {SUMMARIES[stem]} |"
+             for stem in existing_chapters()]
+    return "\n".join(rows)
+
+
+def readme_source() -> str:
+    """README.md with its chapter table (between the chapters markers) brought up to date."""
+    text = (ROOT / "README.md").read_text()
+    start, end = "<!-- chapters: start -->", "<!-- chapters: end -->"
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    return f"{head}{start}\n{readme_table()}\n{end}{tail}"
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if args == ["toc"]:
+    if args == ["toc"]:  # also the README's table: both list the chapters present
         (ROOT / "_toc.yml").write_text(toc_source())
+        (ROOT / "README.md").write_text(readme_source())
         sys.exit(0)
     if not args or args[0] != "fix":
         sys.exit(__doc__)

@@ -35,6 +35,8 @@ import pytest
 
 from tools import book
 
+pytestmark = pytest.mark.browser  # run with: python -m pytest -m browser
+
 CHROMIUM = Path(os.environ.get("BOOK_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = book.ROOT / "artifacts" / "browser"
 CHAPTERS = book.existing_chapters()
