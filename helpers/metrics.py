@@ -8,15 +8,18 @@ Conventions shared by every function here:
 * The *score* ``S`` is one number per example taken from ``model(x)``: the
   model returns (N,) or (N, C); ``target`` is ``None`` (the model has a single
   output), an ``int`` (the same class for every example) or a 1-D integer
-  tensor of length N (one class per example).
+  tensor of length N (one class per example). Targets, baselines and the score
+  are checked by the same code as in ``helpers.attribution``, with the same errors.
 * Nothing here changes the caller's model or tensors, and no metric calls
-  ``model.eval()`` for you: put the model in the mode you want first.
+  ``model.eval()`` for you: a model in training mode gets a warning, as there.
 """
 
 import copy
 import numbers
 
 import torch
+
+from .attribution import _baseline, _check_model, _check_target, _scores
 
 __all__ = [
     "completeness_gap",
@@ -54,75 +57,10 @@ def _check_same_shape(x, attributions):
         )
 
 
-def _check_model(model):
-    if not callable(model):
-        raise TypeError(f"model must be callable (e.g. a torch.nn.Module), got {type(model).__name__}")
-
-
-def _target_index(target, n, device):
-    """None, an int, or a 1-D integer tensor of length n -> None or a (n,) long tensor."""
-    if target is None:
-        return None
-    if isinstance(target, bool):
-        raise TypeError("target must be None, an int or a 1-D integer tensor, got bool")
-    if isinstance(target, numbers.Integral):
-        return torch.full((n,), int(target), dtype=torch.long, device=device)
-    if isinstance(target, torch.Tensor):
-        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-            raise TypeError(f"target must be an integer tensor, got dtype {target.dtype}")
-        if target.dim() == 0:
-            return target.to(device=device, dtype=torch.long).expand(n)
-        if target.shape != (n,):
-            raise ValueError(
-                f"target must be a 1-D tensor of length N={n} (one class per example), "
-                f"got shape {tuple(target.shape)}"
-            )
-        return target.to(device=device, dtype=torch.long)
-    raise TypeError(
-        f"target must be None, an int or a 1-D integer tensor, got {type(target).__name__}"
-    )
-
-
 def _score(model, x, target):
-    """S: one score per example, from a model output of shape (N,) or (N, C)."""
-    out = model(x)
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"model(x) must return a tensor, got {type(out).__name__}")
-    n = x.shape[0]
-    if out.dim() == 2 and out.shape[0] == n and target is None:
-        if out.shape[1] != 1:
-            raise ValueError(
-                f"model(x) has {out.shape[1]} outputs per example; pass target "
-                "(an int or a tensor of class indices) to choose the score"
-            )
-        return out[:, 0]
-    if out.dim() == 1 and out.shape[0] == n:
-        if target is not None:
-            raise ValueError("model(x) returns one score per example (shape (N,)), so target must be None")
-        return out
-    if out.dim() != 2 or out.shape[0] != n:
-        raise ValueError(f"model(x) must return shape (N,) or (N, C) with N={n}, got {tuple(out.shape)}")
-    index = _target_index(target, n, out.device)
-    if index.min() < 0 or index.max() >= out.shape[1]:
-        raise ValueError(f"target must lie in [0, {out.shape[1] - 1}] (the model's classes), got {target}")
-    return out.gather(1, index[:, None])[:, 0]
-
-
-def _baseline_like(baseline, x, *, allow_none=False):
-    """A scalar or a tensor broadcastable to x -> a tensor of x's shape, device and dtype."""
-    if baseline is None and allow_none:
-        return torch.zeros_like(x)
-    if isinstance(baseline, numbers.Real) and not isinstance(baseline, bool):
-        return torch.full_like(x, float(baseline))
-    if isinstance(baseline, torch.Tensor):
-        try:
-            return torch.broadcast_to(baseline.to(device=x.device, dtype=x.dtype), x.shape)
-        except RuntimeError:
-            raise ValueError(
-                f"baseline of shape {tuple(baseline.shape)} cannot be broadcast to x's shape {tuple(x.shape)}"
-            ) from None
-    expected = "None, a number or a tensor" if allow_none else "a number or a tensor"
-    raise TypeError(f"baseline must be {expected} broadcastable to x, got {type(baseline).__name__}")
+    """S: one score per example (N,), with the same target rules and errors as
+    helpers.attribution, which owns the book's one definition of the score."""
+    return _scores(model, x, _check_target(target, len(x)))
 
 
 # ---------------------------------------------------------------------------
@@ -151,7 +89,7 @@ def completeness_gap(model, x, attributions, target=None, *, baseline=None):
     """
     _check_model(model)
     _check_same_shape(x, attributions)
-    reference = _baseline_like(baseline, x, allow_none=True)
+    reference = _baseline(baseline, x)
     with torch.no_grad():
         change = _score(model, x, target) - _score(model, reference, target)
         total = attributions.detach().flatten(1).sum(dim=1)
@@ -178,7 +116,7 @@ def _perturbation_curve(model, x, attributions, target, baseline, steps, *, inse
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     n, d = x.shape[0], x[0].numel()
-    reference = _baseline_like(baseline, x).flatten(1)
+    reference = _baseline(baseline, x).flatten(1)
     ranks = _ranks(attributions)                                      # (N, D)
     # k_j = floor(j * D / steps) features are switched after step j.
     k = torch.arange(steps + 1, device=x.device) * d // steps          # (steps+1,)
@@ -186,10 +124,10 @@ def _perturbation_curve(model, x, attributions, target, baseline, steps, *, inse
     start, end = (reference, x.flatten(1)) if insert else (x.flatten(1), reference)
     batch = torch.where(switched, end[None], start[None])              # (steps+1, N, D)
     batch = batch.reshape((steps + 1) * n, *x.shape[1:])
-    index = _target_index(target, n, x.device)
-    repeated = None if index is None else index.repeat(steps + 1)     # matches step-major order
+    target = _check_target(target, n)
+    repeated = target.repeat(steps + 1) if isinstance(target, torch.Tensor) else target  # step-major
     with torch.no_grad():                                              # one batched forward pass
-        scores = _score(model, batch, repeated).reshape(steps + 1, n).T
+        scores = _scores(model, batch, repeated).reshape(steps + 1, n).T
     fractions = torch.linspace(0.0, 1.0, steps + 1, device=x.device, dtype=scores.dtype)
     return fractions, scores
 

@@ -22,7 +22,7 @@ from helpers.metrics import (
 def linear_model(d=4, classes=3, seed=0):
     torch.manual_seed(seed)
     model = torch.nn.Linear(d, classes)
-    return model.double()
+    return model.double().eval()
 
 
 def input_x_gradient_by_hand(model, x, target):
@@ -56,7 +56,7 @@ def test_completeness_gap_measures_the_missing_part():
 
 
 def test_completeness_gap_single_output_model_and_no_grad():
-    model = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))  # (N,) scores
+    model = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0)).eval()  # (N,) scores
     x = torch.randn(4, 3, requires_grad=True)
     attributions = torch.zeros(4, 3)
     gap = completeness_gap(model, x, attributions)
@@ -71,15 +71,15 @@ def test_completeness_gap_bad_inputs():
         completeness_gap(model, x, torch.zeros(2, 3, dtype=torch.float64), 0)
     with pytest.raises(ValueError, match="pass target"):
         completeness_gap(model, x, torch.zeros_like(x))
-    with pytest.raises(ValueError, match="target must lie in"):
+    with pytest.raises(ValueError, match="target out of range"):
         completeness_gap(model, x, torch.zeros_like(x), 7)
-    with pytest.raises(ValueError, match="length N=2"):
+    with pytest.raises(ValueError, match=r"length 2\)"):
         completeness_gap(model, x, torch.zeros_like(x), torch.tensor([0, 1, 2]))
     with pytest.raises(TypeError, match="target must be an integer tensor"):
         completeness_gap(model, x, torch.zeros_like(x), torch.tensor([0.0, 1.0]))
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         completeness_gap(model, x.numpy(), torch.zeros_like(x), 0)
-    with pytest.raises(ValueError, match="cannot be broadcast"):
+    with pytest.raises(ValueError, match="does not broadcast"):
         completeness_gap(model, x, torch.zeros_like(x), 0, baseline=torch.zeros(3))
     with pytest.raises(TypeError, match="baseline must be"):
         completeness_gap(model, x, torch.zeros_like(x), 0, baseline="zeros")
@@ -100,7 +100,7 @@ class SumModel(torch.nn.Module):
 
 def test_deletion_and_insertion_curves_of_a_linear_model_by_hand():
     w = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    model = SumModel(w)
+    model = SumModel(w).eval()
     x = torch.ones(1, 4)
     attributions = (w * x).clone()  # order: feature 3, 2, 1, 0
     fractions, scores = deletion_curve(model, x, attributions, steps=4)
@@ -116,7 +116,7 @@ def test_deletion_and_insertion_curves_of_a_linear_model_by_hand():
 
 
 def test_deletion_uses_most_positive_first_and_stable_ties():
-    model = SumModel(torch.tensor([1.0, 10.0, 100.0]))
+    model = SumModel(torch.tensor([1.0, 10.0, 100.0])).eval()
     x = torch.ones(1, 3)
     # feature 0 and 2 tie; the earlier index goes first; negative feature 1 last
     attributions = torch.tensor([[1.0, -5.0, 1.0]])
@@ -126,7 +126,7 @@ def test_deletion_uses_most_positive_first_and_stable_ties():
 
 def test_curves_are_batched_per_example_with_targets_and_images():
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
     x = torch.randn(5, 1, 4, 4)
     attributions = torch.randn(5, 1, 4, 4)
     target = torch.tensor([0, 1, 2, 1, 0])
@@ -149,7 +149,7 @@ def test_curves_are_batched_per_example_with_targets_and_images():
 
 
 def test_curves_leave_inputs_unchanged_and_reject_bad_steps():
-    model = SumModel(torch.ones(4))
+    model = SumModel(torch.ones(4)).eval()
     x = torch.randn(2, 4)
     attributions = torch.randn(2, 4)
     x0, a0 = x.clone(), attributions.clone()
