@@ -445,8 +445,10 @@ def expected_gradients(model, x, target=None, *, baselines, samples=50, generato
 
     Erion, Janizek, Sturmfels, Lundberg & Lee 2021, "Improving performance of
     deep learning models with axiomatic attribution priors and expected
-    gradients" (Nature Machine Intelligence); the same estimator as
-    GradientSHAP (Lundberg & Lee 2017, NeurIPS). Introduced in chapter 08.
+    gradients" (Nature Machine Intelligence). It is the estimator of the ``shap``
+    library's GradientExplainer and of Captum's ``GradientShap`` (without its
+    optional input noise), which build on SHAP (Lundberg & Lee 2017, NeurIPS);
+    the 2017 paper itself does not define it. Introduced in chapter 08.
 
     For each example, ``samples`` reference rows x'_j are drawn uniformly (with
     replacement) from ``baselines`` (shape (B, *x.shape[1:])) and a_j ~ U(0, 1);
