@@ -144,14 +144,17 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(lab):
+def browser(lab, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
+    home = tmp_path_factory.mktemp("chromium-home")  # chromium's crash/config files go here, not to ~
     playwright = sync_playwright().start()
     chromium = None
     try:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
+            env=dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / "config"),
+                     XDG_CACHE_HOME=str(home / "cache")),
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         yield chromium
@@ -161,16 +164,26 @@ def browser(lab):
         playwright.stop()
 
 
-# In the page: run everything as a reader would with "Restart Kernel and Run All Cells",
-# after clearing the stored outputs, so that every output checked afterwards is new.
+# In the page: "Restart Kernel and Run All Cells", as a reader would, after clearing the
+# stored outputs so that every output checked afterwards is new. Every wait is bounded,
+# so a stuck kernel fails the test (naming the chapter) instead of hanging the suite.
 RESTART_AND_RUN_ALL = """async () => {
+    const limit = (promise, ms, what) => Promise.race([promise, new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(what + ' did not finish within ' + ms / 1000 + ' s')), ms))]);
     const app = window.jupyterapp;
     const panel = app.shell.currentWidget;
-    await panel.context.ready;
-    await panel.sessionContext.ready;
+    await limit(panel.context.ready, 60000, 'opening the notebook');
+    await limit(panel.sessionContext.ready, 60000, 'starting the kernel');
     await app.commands.execute('notebook:clear-all-cell-outputs');
-    await panel.sessionContext.session.kernel.restart();
-    return await app.commands.execute('notebook:run-all-cells');
+    await limit(panel.sessionContext.restartKernel(), 60000, 'restarting the kernel');
+    // The notebook commands act on the notebook that has focus: make sure it is this one.
+    app.shell.activateById(panel.id);
+    for (let i = 0; i < 100 && !(app.commands.isEnabled('notebook:run-all-cells')
+                                  && window.jupyterapp.shell.currentWidget === panel); i++) {
+        await new Promise(resolve => setTimeout(resolve, 100));
+    }
+    void app.commands.execute('notebook:run-all-cells');  // progress is polled from Python
+    return true;
 }"""
 
 NOTEBOOK_OPEN = """() => {
@@ -179,7 +192,18 @@ NOTEBOOK_OPEN = """() => {
               && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel);
 }"""
 
-KERNEL_IDLE = """() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'"""
+# Finished: the kernel is idle, no cell is queued or running, and every code cell has run
+# (or one shows an error, after which a reader's run stops too).
+RUN_FINISHED = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+    const code = panel.content.widgets.filter(c => c.model.type === 'code');
+    const busy = code.some(c => c.model.executionState === 'running'
+                                || (c.promptNode && c.promptNode.textContent.includes('*')));
+    const failed = code.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
+    const done = code.every(c => !c.model.sharedModel.getSource().trim() || c.model.executionCount !== null);
+    return !!kernel && kernel.status === 'idle' && !busy && (done || failed);
+}"""
 
 CELL_REPORT = """() => window.jupyterapp.shell.currentWidget.content.widgets.map((cell, i) => ({
     index: i,
@@ -199,7 +223,16 @@ def open_and_run(browser, lab: Lab, relative_path: str):
     page.goto(f"{lab.url}/lab/tree/{relative_path}?token={lab.token}&reset")
     page.wait_for_function(NOTEBOOK_OPEN, timeout=90_000)
     page.evaluate(RESTART_AND_RUN_ALL)
-    page.wait_for_function(KERNEL_IDLE, timeout=RUN_TIMEOUT_MS)
+    try:
+        page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS, polling=500)
+    except Exception as err:  # report how far the run got, then fail
+        report = page.evaluate(CELL_REPORT)
+        last = max((c["index"] for c in report if c["count"] is not None), default=None)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{Path(relative_path).stem}-unfinished.png"))
+        page.close()
+        raise AssertionError(f"{relative_path}: the run did not finish within {RUN_TIMEOUT_MS // 1000} s "
+                             f"(last cell run: {last})") from err
     return page, page.evaluate(CELL_REPORT)
 
 
