@@ -29,12 +29,24 @@ Chapters: 02 gradient, 03 input x gradient, 04 epsilon-LRP and DeepLIFT
 
 import math
 import numbers
-import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .contract import (
+    baseline_like,
+    check_batch_size,
+    check_choice,
+    check_generator,
+    check_int,
+    check_model,
+    check_number,
+    check_target,
+    check_x,
+    target_scores,
+)
 
 __all__ = [
     "gradient",
@@ -52,128 +64,6 @@ __all__ = [
 
 RULES = ("left", "right", "midpoint", "trapezoid", "gausslegendre")
 VARIANTS = ("mean", "squared", "variance")
-
-
-# ---------------------------------------------------------------------------
-# Validation and the score of the target (shared by every method)
-# ---------------------------------------------------------------------------
-
-
-def _check_model(model, name="model"):
-    if not callable(model):
-        raise TypeError(f"{name} must be callable (a function or nn.Module), got {type(model).__name__}")
-    if isinstance(model, nn.Module) and any(m.training for m in model.modules()):
-        # Dropout and batch norm in training mode make the score random or
-        # batch-dependent; the caller decides whether that is intended.
-        warnings.warn(
-            f"{name} is in training mode: dropout and batch norm then corrupt "
-            f"attributions; call {name}.eval() first",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _check_x(x, name="x"):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.ndim < 1 or len(x) < 1:
-        raise ValueError(
-            f"{name} must have a batch dimension with at least one example, got shape {tuple(x.shape)}"
-        )
-    # Detached, so that no result keeps a graph back to the caller's tensor.
-    return x.detach()
-
-
-def _check_target(target, n):
-    """Return target as None, an int, or a 1-D int64 tensor of length n."""
-    if target is None:
-        return None
-    if isinstance(target, bool):
-        raise TypeError("target must be None, an int or a 1-D integer tensor, got bool")
-    if isinstance(target, numbers.Integral):
-        return int(target)
-    if isinstance(target, torch.Tensor):
-        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-            raise TypeError(f"target must be an integer tensor, got dtype {target.dtype}")
-        if target.ndim == 0:
-            return int(target)
-        if target.ndim != 1 or len(target) != n:
-            raise ValueError(
-                f"target must be a 1-D tensor with one class index per example "
-                f"(length {n}), got shape {tuple(target.shape)}"
-            )
-        return target.long()
-    raise TypeError(f"target must be None, an int or a 1-D integer tensor, got {type(target).__name__}")
-
-
-def _check_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_batch_size(batch_size):
-    return None if batch_size is None else _check_int(batch_size, "batch_size")
-
-
-def _check_generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    return generator
-
-
-def _baseline(baseline, x, name="baseline"):
-    """The reference input x' as a tensor of x's shape, dtype and device."""
-    if baseline is None:
-        return torch.zeros_like(x)
-    if isinstance(baseline, bool):
-        raise TypeError(f"{name} must be None, a number or a tensor, got bool")
-    if isinstance(baseline, numbers.Real):
-        return torch.full_like(x, float(baseline))
-    if not isinstance(baseline, torch.Tensor):
-        raise TypeError(f"{name} must be None, a number or a tensor, got {type(baseline).__name__}")
-    try:
-        shape = torch.broadcast_shapes(baseline.shape, x.shape)
-    except RuntimeError:
-        shape = None
-    if shape != x.shape:
-        raise ValueError(
-            f"{name} of shape {tuple(baseline.shape)} does not broadcast to x of shape {tuple(x.shape)}"
-        )
-    return baseline.detach().to(device=x.device, dtype=x.dtype).expand_as(x)
-
-
-def _scores(model, x, target):
-    """S_n, the score of example n's target: shape (N,)."""
-    out = model(x)
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"model must return a tensor, got {type(out).__name__}")
-    n = len(x)
-    if out.ndim == 1:
-        out = out.unsqueeze(1)
-    if out.ndim != 2 or out.shape[0] != n:
-        raise ValueError(
-            f"model must map a batch of {n} inputs to shape ({n},) or ({n}, C), got {tuple(out.shape)}"
-        )
-    n_outputs = out.shape[1]
-    if target is None:
-        if n_outputs != 1:
-            raise ValueError(
-                f"model returns {n_outputs} outputs per example; pass target=... "
-                f"(an int or a tensor of {n} class indices)"
-            )
-        return out[:, 0]
-    index = torch.as_tensor(target, device=out.device).expand(n)
-    if index.min() < 0 or index.max() >= n_outputs:
-        raise ValueError(
-            f"target out of range: got indices in [{int(index.min())}, {int(index.max())}] "
-            f"for a model with {n_outputs} outputs per example"
-        )
-    return out.gather(1, index.unsqueeze(1)).squeeze(1)
 
 
 def _chunks(n_rows, batch_size):
@@ -198,7 +88,7 @@ def _gradients(model, points, target=None, batch_size=None):
         # A fresh leaf: the caller's tensor and the parameters' .grad stay untouched.
         leaf = points[rows].detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            score = _scores(model, leaf, _take(target, rows))
+            score = target_scores(model, leaf, _take(target, rows))
             if not score.requires_grad:
                 raise ValueError(
                     "model output does not depend on x through autograd "
@@ -238,9 +128,9 @@ def gradient(model, x, target=None, *, absolute=False):
     saliency maps (which then take the maximum over colour channels); the
     default keeps the sign.
     """
-    _check_model(model)
-    x = _check_x(x)
-    target = _check_target(target, len(x))
+    check_model(model)
+    x = check_x(x)
+    target = check_target(target, len(x))
     grad = _gradients(model, x, target)
     return grad.abs() if absolute else grad
 
@@ -252,9 +142,9 @@ def input_x_gradient(model, x, target=None):
     Introduced in chapter 03. For a linear model S = w.x + b it is exactly each
     feature's contribution w_i x_i, and it sums to S(x) - S(0).
     """
-    _check_model(model)
-    x = _check_x(x)
-    target = _check_target(target, len(x))
+    check_model(model)
+    x = check_x(x)
+    target = check_target(target, len(x))
     return x * _gradients(model, x, target)
 
 
@@ -282,9 +172,8 @@ def quadrature(steps, rule="gausslegendre"):
     The trapezoid rule needs steps >= 2 (it evaluates both end points).
     Returns two float64 CPU tensors of length ``steps``. Chapter 05.
     """
-    steps = _check_int(steps, "steps")
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {', '.join(map(repr, RULES))}; got {rule!r}")
+    steps = check_int(steps, "steps")
+    check_choice(rule, "rule", RULES)
     k = torch.arange(steps, dtype=torch.float64)
     if rule == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(steps)
@@ -317,11 +206,11 @@ def path_gradients(model, x, target=None, *, baseline=None, alphas, batch_size=N
     ``(x - x') * sum_k w_k path_gradients(...)[k]`` is ``integrated_gradients``.
     ``alphas`` is any 1-D sequence of numbers (usually in [0, 1]).
     """
-    _check_model(model)
-    x = _check_x(x)
-    target = _check_target(target, len(x))
-    baseline = _baseline(baseline, x)
-    batch_size = _check_batch_size(batch_size)
+    check_model(model)
+    x = check_x(x)
+    target = check_target(target, len(x))
+    baseline = baseline_like(baseline, x)
+    batch_size = check_batch_size(batch_size)
     try:
         alphas = torch.as_tensor(alphas, dtype=torch.float64).detach()
     except (TypeError, ValueError, RuntimeError):
@@ -347,11 +236,11 @@ def integrated_gradients(
     ``sum_i IG_i = S(x) - S(x')``, holds up to the quadrature error.
     ``baseline`` x' is None (zeros), a number, or a tensor broadcastable to x.
     """
-    _check_model(model)
-    x = _check_x(x)
-    target = _check_target(target, len(x))
-    baseline = _baseline(baseline, x)
-    batch_size = _check_batch_size(batch_size)
+    check_model(model)
+    x = check_x(x)
+    target = check_target(target, len(x))
+    baseline = baseline_like(baseline, x)
+    batch_size = check_batch_size(batch_size)
     alphas, weights = quadrature(steps, rule)
     grads = _path_gradients(model, x, target, baseline, alphas, batch_size)
     weights = _unsqueeze_like(weights.to(device=x.device, dtype=x.dtype), x)
@@ -396,22 +285,18 @@ def smoothgrad(
     in batched calls of ``method`` with at most ``batch_size`` rows each.
     With noise_level 0 the result is exactly ``method(model, x, target)``.
     """
-    _check_model(model)
-    x = _check_x(x)
-    target = _check_target(target, len(x))
+    check_model(model)
+    x = check_x(x)
+    target = check_target(target, len(x))
     if not callable(method):
         raise TypeError(
             f"method must be a function (model, x, target) -> attribution, got {type(method).__name__}"
         )
-    samples = _check_int(samples, "samples")
-    if isinstance(noise_level, bool) or not isinstance(noise_level, numbers.Real):
-        raise TypeError(f"noise_level must be a number >= 0, got {noise_level!r}")
-    if not noise_level >= 0:
-        raise ValueError(f"noise_level must be >= 0, got {noise_level}")
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(map(repr, VARIANTS))}; got {variant!r}")
-    generator = _check_generator(generator)
-    batch_size = _check_batch_size(batch_size)
+    samples = check_int(samples, "samples")
+    check_number(noise_level, "noise_level", minimum=0)
+    check_choice(variant, "variant", VARIANTS)
+    generator = check_generator(generator)
+    batch_size = check_batch_size(batch_size)
 
     if noise_level == 0:
         # Every noisy copy equals x: skip the sampling (and its rounding).
@@ -457,18 +342,18 @@ def expected_gradients(model, x, target=None, *, baselines, samples=50, generato
     ``torch.rand((samples, N))`` from ``generator`` (global RNG when None).
     Completeness holds in expectation: E[sum_i attr_i] = S(x) - mean_b S(x'_b).
     """
-    _check_model(model)
-    x = _check_x(x)
-    target = _check_target(target, len(x))
-    baselines = _check_x(baselines, "baselines")
+    check_model(model)
+    x = check_x(x)
+    target = check_target(target, len(x))
+    baselines = check_x(baselines, "baselines")
     if baselines.shape[1:] != x.shape[1:]:
         raise ValueError(
             f"baselines must have shape (B, {', '.join(map(str, x.shape[1:]))}) like x's examples, "
             f"got {tuple(baselines.shape)}"
         )
-    samples = _check_int(samples, "samples")
-    generator = _check_generator(generator)
-    batch_size = _check_batch_size(batch_size)
+    samples = check_int(samples, "samples")
+    generator = check_generator(generator)
+    batch_size = check_batch_size(batch_size)
 
     device = x.device if generator is None else generator.device
     index = torch.randint(len(baselines), (samples, len(x)), generator=generator, device=device)
@@ -494,21 +379,21 @@ def gradcam(model, layer, x, target=None, *, upsample=False):
     x's spatial size, shape (N, 1, H, W). The hook that captures A is always
     removed, even if the forward pass fails.
     """
-    _check_model(model)
+    check_model(model)
     if not isinstance(layer, nn.Module):
         raise TypeError(f"layer must be an nn.Module inside model, got {type(layer).__name__}")
     if isinstance(model, nn.Module) and not any(m is layer for m in model.modules()):
         raise ValueError("layer must be a submodule of model")
-    x = _check_x(x)
+    x = check_x(x)
     if upsample and x.ndim != 4:
         raise ValueError(f"upsample=True needs x of shape (N, C, H, W), got {tuple(x.shape)}")
-    target = _check_target(target, len(x))
+    target = check_target(target, len(x))
 
     activations = []
     handle = layer.register_forward_hook(lambda module, inputs, output: activations.append(output))
     try:
         with torch.enable_grad():
-            score = _scores(model, x.detach().clone().requires_grad_(True), target)
+            score = target_scores(model, x.detach().clone().requires_grad_(True), target)
     finally:
         handle.remove()
     if len(activations) != 1:
@@ -547,11 +432,11 @@ def shapley_values(f, x, baseline):
     All coalitions are evaluated in one batched call of f, so d is limited to
     16 (65536 coalitions). Efficiency: sum_i phi_i = f(x) - f(baseline).
     """
-    _check_model(f, "f")
-    x = _check_x(x)
+    check_model(f, "f")
+    x = check_x(x)
     if x.ndim > 2:
         raise ValueError(f"x must have shape (d,) or (N, d), got {tuple(x.shape)}")
-    baseline = _baseline(baseline, x)
+    baseline = baseline_like(baseline, x)
     single = x.ndim == 1
     xs, bs = (x[None], baseline[None]) if single else (x, baseline)
     n, d = xs.shape
@@ -616,7 +501,7 @@ def _score_seed(output, target):
     """dS/d(output): the one-hot selector of the target score, output's shape."""
     leaf = output.detach().requires_grad_(True)
     with torch.enable_grad():
-        (seed,) = torch.autograd.grad(_scores(lambda z: z, leaf, target).sum(), leaf)
+        (seed,) = torch.autograd.grad(target_scores(lambda z: z, leaf, target).sum(), leaf)
     return seed
 
 
@@ -639,14 +524,11 @@ def lrp_epsilon(model, x, target=None, *, epsilon=1e-9):
     biases: a bias changes z, not the ratio. What biases break is conservation:
     they absorb relevance, so sum_i R_i != S(x) in general.
     """
-    _check_model(model)
+    check_model(model)
     layers = _check_sequential(model, "lrp_epsilon")
-    x = _check_x(x)
-    target = _check_target(target, len(x))
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise TypeError(f"epsilon must be a number >= 0, got {epsilon!r}")
-    if not epsilon >= 0:
-        raise ValueError(f"epsilon must be a number >= 0, got {epsilon}")
+    x = check_x(x)
+    target = check_target(target, len(x))
+    check_number(epsilon, "epsilon", minimum=0)
     with torch.no_grad():
         acts = _activations(layers, x)
         relevance = acts[-1] * _score_seed(acts[-1], target)  # R = S at the target, 0 elsewhere
@@ -680,11 +562,11 @@ def deeplift_rescale(model, x, target=None, *, baseline=None):
     (and epsilon-LRP, epsilon -> 0) (Ancona et al. 2018, ICLR). Biases make the
     reference activations nonzero and break this equality.
     """
-    _check_model(model)
+    check_model(model)
     layers = _check_sequential(model, "deeplift_rescale")
-    x = _check_x(x)
-    target = _check_target(target, len(x))
-    baseline = _baseline(baseline, x)
+    x = check_x(x)
+    target = check_target(target, len(x))
+    baseline = baseline_like(baseline, x)
     with torch.no_grad():
         acts, refs = _activations(layers, x), _activations(layers, baseline)
         multiplier = _score_seed(acts[-1], target)

@@ -15,11 +15,19 @@ Conventions shared by every function here:
 """
 
 import copy
-import numbers
 
 import torch
 
-from .attribution import _baseline, _check_model, _check_target, _scores
+from .contract import (
+    baseline_like,
+    check_generator,
+    check_int,
+    check_model,
+    check_same_shape,
+    check_target,
+    check_tensor,
+    target_scores,
+)
 
 __all__ = [
     "completeness_gap",
@@ -37,30 +45,10 @@ __all__ = [
 # small checks and the score S
 # ---------------------------------------------------------------------------
 
-def _check_tensor(value, name, *, min_dim=1):
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if value.dim() < min_dim:
-        raise ValueError(
-            f"{name} must have at least {min_dim} dimension(s) with the batch first, "
-            f"got shape {tuple(value.shape)}"
-        )
-
-
-def _check_same_shape(x, attributions):
-    _check_tensor(x, "x")
-    _check_tensor(attributions, "attributions")
-    if attributions.shape != x.shape:
-        raise ValueError(
-            f"attributions must have the same shape as x {tuple(x.shape)}, "
-            f"got {tuple(attributions.shape)}"
-        )
-
-
 def _score(model, x, target):
     """S: one score per example (N,), with the same target rules and errors as
     helpers.attribution, which owns the book's one definition of the score."""
-    return _scores(model, x, _check_target(target, len(x)))
+    return target_scores(model, x, check_target(target, len(x)))
 
 
 # ---------------------------------------------------------------------------
@@ -87,9 +75,9 @@ def completeness_gap(model, x, attributions, target=None, *, baseline=None):
     Returns:
         (N,) tensor of gaps. No gradients are computed.
     """
-    _check_model(model)
-    _check_same_shape(x, attributions)
-    reference = _baseline(baseline, x)
+    check_model(model)
+    check_same_shape(x, attributions)
+    reference = baseline_like(baseline, x)
     with torch.no_grad():
         change = _score(model, x, target) - _score(model, reference, target)
         total = attributions.detach().flatten(1).sum(dim=1)
@@ -111,12 +99,11 @@ def _ranks(attributions):
 
 
 def _perturbation_curve(model, x, attributions, target, baseline, steps, *, insert):
-    _check_model(model)
-    _check_same_shape(x, attributions)
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_model(model)
+    check_same_shape(x, attributions)
+    steps = check_int(steps, "steps")
     n, d = x.shape[0], x[0].numel()
-    reference = _baseline(baseline, x).flatten(1)
+    reference = baseline_like(baseline, x).flatten(1)
     ranks = _ranks(attributions)                                      # (N, D)
     # k_j = floor(j * D / steps) features are switched after step j.
     k = torch.arange(steps + 1, device=x.device) * d // steps          # (steps+1,)
@@ -124,10 +111,10 @@ def _perturbation_curve(model, x, attributions, target, baseline, steps, *, inse
     start, end = (reference, x.flatten(1)) if insert else (x.flatten(1), reference)
     batch = torch.where(switched, end[None], start[None])              # (steps+1, N, D)
     batch = batch.reshape((steps + 1) * n, *x.shape[1:])
-    target = _check_target(target, n)
+    target = check_target(target, n)
     repeated = target.repeat(steps + 1) if isinstance(target, torch.Tensor) else target  # step-major
     with torch.no_grad():                                              # one batched forward pass
-        scores = _scores(model, batch, repeated).reshape(steps + 1, n).T
+        scores = target_scores(model, batch, repeated).reshape(steps + 1, n).T
     fractions = torch.linspace(0.0, 1.0, steps + 1, device=x.device, dtype=scores.dtype)
     return fractions, scores
 
@@ -190,8 +177,8 @@ def area_under_curve(fractions, scores):
     Returns:
         (N,) areas.
     """
-    _check_tensor(fractions, "fractions")
-    _check_tensor(scores, "scores", min_dim=2)
+    check_tensor(fractions, "fractions")
+    check_tensor(scores, "scores", min_dim=2)
     if fractions.dim() != 1 or scores.dim() != 2 or scores.shape[1] != fractions.shape[0]:
         raise ValueError(
             "fractions must be 1-D (K,) and scores (N, K); "
@@ -229,8 +216,8 @@ def spearman(a, b):
         (N,) tensor in [-1, 1]; NaN for an example where a[n] or b[n] is constant
         (the correlation is undefined there, as in scipy).
     """
-    _check_tensor(a, "a", min_dim=2)
-    _check_tensor(b, "b", min_dim=2)
+    check_tensor(a, "a", min_dim=2)
+    check_tensor(b, "b", min_dim=2)
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if a[0].numel() < 2:
@@ -273,7 +260,8 @@ def _reinitialise(module, generator):
     scale = _init_scale(module)
     for p in module.parameters(recurse=False):
         # Draw on the generator's device, then move: works for any parameter device/dtype.
-        noise = torch.randn(p.shape, generator=generator, device=generator.device)
+        device = "cpu" if generator is None else generator.device
+        noise = torch.randn(p.shape, generator=generator, device=device)
         p.copy_((noise * scale).to(p))
 
 
@@ -302,9 +290,9 @@ def cascading_randomization(model, x, method, target=None, *, generator=None):
           randomised layer has the same scale as the trained one (the paper
           re-initialises with the original initialisation scheme; matching the
           trained scale keeps activations in a comparable range).
-        * Random numbers come from ``generator`` (a ``torch.Generator``;
-          default: a new one seeded with 0); the global RNG is not touched, so
-          the same seed gives the same sequence of models.
+        * Random numbers come from ``generator`` (a ``torch.Generator``, or
+          None for torch's global generator, as everywhere in helpers); the same
+          seed gives the same sequence of models.
 
     Args:
         model: a torch.nn.Module.
@@ -321,10 +309,7 @@ def cascading_randomization(model, x, method, target=None, *, generator=None):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not callable(method):
         raise TypeError(f"method must be callable as method(model, x, target), got {type(method).__name__}")
-    if generator is None:
-        generator = torch.Generator().manual_seed(0)
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_generator(generator)
 
     def run(m):
         result = method(m, x, target)
@@ -343,7 +328,7 @@ def cascading_randomization(model, x, method, target=None, *, generator=None):
 # ---------------------------------------------------------------------------
 
 def _check_mask(mask):
-    _check_tensor(mask, "mask", min_dim=2)
+    check_tensor(mask, "mask", min_dim=2)
     if mask.dtype != torch.bool:
         raise TypeError(f"mask must be a boolean tensor, got dtype {mask.dtype} (use e.g. mask > 0.5)")
 
@@ -385,7 +370,7 @@ def mask_mass(attributions, mask):
     Returns:
         (N,) tensor with values in [0, 1].
     """
-    _check_tensor(attributions, "attributions", min_dim=2)
+    check_tensor(attributions, "attributions", min_dim=2)
     _check_mask(mask)
     magnitude = _to_mask_shape(attributions.detach().abs(), mask)
     mask = mask.to(magnitude.device)
@@ -413,7 +398,7 @@ def pointing_game(attributions, mask):
     Returns:
         (N,) boolean tensor; ``.float().mean()`` is the pointing accuracy.
     """
-    _check_tensor(attributions, "attributions", min_dim=2)
+    check_tensor(attributions, "attributions", min_dim=2)
     _check_mask(mask)
     values = _to_mask_shape(attributions.detach(), mask).flatten(1)
     best, where = values.max(dim=1)

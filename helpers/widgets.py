@@ -15,6 +15,8 @@ import inspect
 
 import ipywidgets
 
+from .contract import check_int
+
 __all__ = ["explorer", "alpha_slider"]
 
 
@@ -77,6 +79,5 @@ def alpha_slider(draw, *, steps=20, **controls):
     """
     if "alpha" not in inspect.signature(draw).parameters:
         raise ValueError("draw must have a parameter named 'alpha' for alpha_slider")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_int(steps, "steps")
     return explorer(draw, alpha=(0.0, 1.0, 1.0 / steps), **controls)

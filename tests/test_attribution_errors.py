@@ -118,7 +118,7 @@ def test_smoothgrad_arguments():
         A.smoothgrad(model, x, 0, samples=0)
     with pytest.raises(TypeError, match="samples must be an int >= 1"):
         A.smoothgrad(model, x, 0, samples="10")
-    with pytest.raises(ValueError, match="noise_level must be >= 0"):
+    with pytest.raises(ValueError, match="noise_level must be a number >= 0, got -0.1"):
         A.smoothgrad(model, x, 0, noise_level=-0.1)
     with pytest.raises(TypeError, match="noise_level must be a number"):
         A.smoothgrad(model, x, 0, noise_level="high")

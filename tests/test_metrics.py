@@ -156,7 +156,7 @@ def test_curves_leave_inputs_unchanged_and_reject_bad_steps():
     deletion_curve(model, x, attributions)
     insertion_curve(model, x, attributions, baseline=torch.zeros(4))
     assert torch.equal(x, x0) and torch.equal(attributions, a0)
-    with pytest.raises(ValueError, match="steps must be a positive int"):
+    with pytest.raises(ValueError, match="steps must be an int >= 1, got 0"):
         deletion_curve(model, x, attributions, steps=0)
     with pytest.raises(ValueError, match="same shape as x"):
         insertion_curve(model, x, attributions[:, :2])
