@@ -38,6 +38,10 @@ CHAPTERS = {
     "07_smoothgrad": "SmoothGrad",
     "08_related_methods": "Related methods",
     "09_evaluating_attributions": "Evaluating attributions",
+    "09_sanity_checks_and_faithfulness": "Sanity checks and faithfulness",
+    "10_ground_truth_and_clever_hans": "Ground truth and a Clever Hans",
+    "11_real_photographs": "A real network on real photographs",
+    "12_text_and_transformers": "Text and transformers",
 }
 
 # One line per chapter for the README's table of chapters.
@@ -52,6 +56,10 @@ SUMMARIES = {
     "07_smoothgrad": "averaging over noise: σ, sample counts, SmoothGrad², VarGrad, an explorer",
     "08_related_methods": "DeepLIFT, GradientSHAP, Grad-CAM and the rest side by side, exact Shapley values",
     "09_evaluating_attributions": "randomisation sanity checks, deletion/insertion, ground-truth masks",
+    "09_sanity_checks_and_faithfulness": "randomisation sanity checks, Guided Backprop, deletion/insertion, ROAD, infidelity",
+    "10_ground_truth_and_clever_hans": "ground-truth masks with controls, a Clever Hans caught, the limits",
+    "11_real_photographs": "MTCNN on real photographs, offline: faces, landmarks, occlusion, and Captum",
+    "12_text_and_transformers": "token attributions against known truth, attention, conservative propagation",
 }
 
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
