@@ -69,36 +69,30 @@ VARIANTS = ("mean", "squared", "variance")
 def _chunks(n_rows, batch_size):
     """Slices of at most batch_size rows (all rows at once for None)."""
     step = n_rows if batch_size is None else batch_size
-    return [slice(start, start + step) for start in range(0, n_rows, step)]
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
 
 
 def _take(target, rows):
     return target[rows] if isinstance(target, torch.Tensor) else target
 
 
-def _repeat(target, times):
-    """The target for `times` stacked copies of the batch (copy-major order)."""
-    return target.repeat(times) if isinstance(target, torch.Tensor) else target
-
-
-def _gradients(model, points, target=None, batch_size=None):
-    """dS/dx at every row of `points`, in chunks of at most batch_size rows."""
-    grads = []
-    for rows in _chunks(len(points), batch_size):
-        # A fresh leaf: the caller's tensor and the parameters' .grad stay untouched.
-        leaf = points[rows].detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            score = target_scores(model, leaf, _take(target, rows))
-            if not score.requires_grad:
-                raise ValueError(
-                    "model output does not depend on x through autograd "
-                    "(was it detached or computed under torch.no_grad()?)"
-                )
-            # Example n's score depends on row n only, so one backward pass of
-            # the sum gives every row its own gradient.
-            (grad,) = torch.autograd.grad(score.sum(), leaf, allow_unused=True)
-        grads.append(torch.zeros_like(leaf) if grad is None else grad)
-    return torch.cat(grads)
+def _gradients(model, points, target=None):
+    """dS/dx at every row of `points`, in one forward and one backward pass."""
+    # A fresh leaf: the caller's tensor and the parameters' .grad stay untouched,
+    # and no in-place layer of the model can overwrite the caller's values.
+    leaf = points.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        # The model gets a non-leaf copy, so an in-place first layer is allowed.
+        score = target_scores(model, leaf.clone(), target)
+        if not score.requires_grad:
+            raise ValueError(
+                "model output does not depend on x through autograd "
+                "(was it detached or computed under torch.no_grad()?)"
+            )
+        # Example n's score depends on row n only, so one backward pass of
+        # the sum gives every row its own gradient.
+        (grad,) = torch.autograd.grad(score.sum(), leaf, allow_unused=True)
+    return torch.zeros_like(leaf) if grad is None else grad
 
 
 def _randn(shape, generator, like):
@@ -108,9 +102,9 @@ def _randn(shape, generator, like):
     return noise.to(like.device)
 
 
-def _unsqueeze_like(values, x):
-    """Reshape a (K,) or (K, N) tensor so it broadcasts against (K, *x.shape)."""
-    return values.reshape(*values.shape, *[1] * (x.ndim + 1 - values.ndim))
+def _per_row(values, x):
+    """Reshape one value per row, shape (R,), so it broadcasts against rows like x's."""
+    return values.reshape(-1, *[1] * (x.ndim - 1))
 
 
 # ---------------------------------------------------------------------------
@@ -189,12 +183,20 @@ def quadrature(steps, rule="gausslegendre"):
     return (k + offset) / steps, torch.full((steps,), 1 / steps, dtype=torch.float64)
 
 
-def _path_gradients(model, x, target, baseline, alphas, batch_size):
-    alphas = _unsqueeze_like(alphas.to(device=x.device, dtype=x.dtype), x)
-    points = baseline + alphas * (x - baseline)  # (K, N, ...): the straight path
-    flat = points.reshape(-1, *x.shape[1:])
-    grads = _gradients(model, flat, _repeat(target, len(points)), batch_size)
-    return grads.reshape(points.shape)
+def _path_chunks(model, x, target, baseline, alphas, batch_size):
+    """Gradients at the path points x' + alpha_k (x - x'), chunk by chunk.
+
+    The K x N points are numbered row r = k N + n (alpha-major); each chunk of at
+    most batch_size rows is built only when it is evaluated, so memory stays near
+    one chunk's worth. Yields (k, n, gradients) for the rows of each chunk.
+    """
+    n_examples = len(x)
+    alphas = alphas.to(device=x.device, dtype=x.dtype)
+    for rows in _chunks(len(alphas) * n_examples, batch_size):
+        r = torch.arange(rows.start, rows.stop, device=x.device)
+        k, n = r // n_examples, r % n_examples
+        points = baseline[n] + _per_row(alphas[k], x) * (x[n] - baseline[n])
+        yield k, n, _gradients(model, points, _take(target, n))
 
 
 def path_gradients(model, x, target=None, *, baseline=None, alphas, batch_size=None):
@@ -219,7 +221,10 @@ def path_gradients(model, x, target=None, *, baseline=None, alphas, batch_size=N
         raise ValueError(
             f"alphas must be a non-empty 1-D sequence of finite numbers, got shape {tuple(alphas.shape)}"
         )
-    return _path_gradients(model, x, target, baseline, alphas, batch_size)
+    grads = torch.empty((len(alphas), *x.shape), dtype=x.dtype, device=x.device)
+    for k, n, chunk in _path_chunks(model, x, target, baseline, alphas, batch_size):
+        grads[k, n] = chunk
+    return grads
 
 
 def integrated_gradients(
@@ -242,9 +247,12 @@ def integrated_gradients(
     baseline = baseline_like(baseline, x)
     batch_size = check_batch_size(batch_size)
     alphas, weights = quadrature(steps, rule)
-    grads = _path_gradients(model, x, target, baseline, alphas, batch_size)
-    weights = _unsqueeze_like(weights.to(device=x.device, dtype=x.dtype), x)
-    return (x - baseline) * (weights * grads).sum(0)
+    weights = weights.to(device=x.device, dtype=x.dtype)
+    # sum_k w_k dS/dx(point_k), accumulated chunk by chunk (never all K points at once)
+    weighted_sum = torch.zeros_like(x)
+    for k, n, grads in _path_chunks(model, x, target, baseline, alphas, batch_size):
+        weighted_sum.index_add_(0, n, _per_row(weights[k], x) * grads)
+    return (x - baseline) * weighted_sum
 
 
 # ---------------------------------------------------------------------------
@@ -270,9 +278,10 @@ def smoothgrad(
     (arXiv:1706.03825). Introduced in chapter 07.
 
     sigma = noise_level * (max(x_n) - min(x_n)), one sigma per example n (the
-    paper recommends noise levels of 10-20%). The noise is drawn at once as
-    ``sigma * torch.randn((samples, *x.shape), generator=generator)`` (global
-    RNG when generator is None), so a seeded generator reproduces it exactly.
+    paper recommends noise levels of 10-20%). Noisy copy j of the batch is
+    ``x + sigma * torch.randn(x.shape, generator=generator)``, drawn for
+    j = 0, 1, ..., samples - 1 in that order (global RNG when generator is None),
+    so a seeded generator reproduces it exactly, whatever ``batch_size`` is.
 
     variant:
       * ``"mean"``:     (1/n) sum_j a_j                    (SmoothGrad)
@@ -281,8 +290,10 @@ def smoothgrad(
 
     ``method`` is any function ``method(model, x, target)`` of this module, e.g.
     ``input_x_gradient``, which gives (x + eps) * grad(x + eps); multiply the
-    smoothed gradient by x for the other form. The noisy copies are evaluated
-    in batched calls of ``method`` with at most ``batch_size`` rows each.
+    smoothed gradient by x for the other form. The noisy copies are made and
+    evaluated in batched calls of ``method`` with at most ``batch_size`` rows
+    each, so memory stays near one batch's worth. Sums are accumulated in
+    float64 on the CPU.
     With noise_level 0 the result is exactly ``method(model, x, target)``.
     """
     check_model(model)
@@ -306,18 +317,35 @@ def smoothgrad(
     flat = x.reshape(len(x), -1)
     value_range = (flat.amax(1) - flat.amin(1)).reshape(-1, *[1] * (x.ndim - 1))
     sigma = noise_level * value_range  # one sigma per example
-    noisy = x + sigma * _randn((samples, *x.shape), generator, x)  # (samples, N, ...)
-    rows = noisy.reshape(-1, *x.shape[1:])
-    targets = _repeat(target, samples)
-    # Batched calls of `method`, never one noisy sample at a time.
-    attrs = [method(model, rows[chunk], _take(targets, chunk)) for chunk in _chunks(len(rows), batch_size)]
-    attrs = torch.cat(attrs)
-    attrs = attrs.reshape(samples, len(x), *attrs.shape[1:])
+
+    # Noisy copy j of the batch is x + sigma * randn(x.shape), drawn in the order
+    # j = 0, 1, ...; its rows are numbered r = j N + n. They are made only when
+    # their chunk is evaluated, so memory holds one chunk's worth, not all samples.
+    n_examples = len(x)
+    waiting = x[:0]  # noisy rows made but not evaluated yet
+    sums = sums_of_squares = None
+    accumulate = torch.float64 if x.device.type == "cpu" else x.dtype
+    for rows in _chunks(samples * n_examples, batch_size):
+        size = rows.stop - rows.start
+        while len(waiting) < size:
+            waiting = torch.cat([waiting, x + sigma * _randn(x.shape, generator, x)])
+        noisy, waiting = waiting[:size], waiting[size:]
+        n = torch.arange(rows.start, rows.stop, device=x.device) % n_examples
+        attr = method(model, noisy, _take(target, n)).to(accumulate)
+        if sums is None:
+            sums = torch.zeros((n_examples, *attr.shape[1:]), dtype=accumulate, device=x.device)
+            sums_of_squares = torch.zeros_like(sums)
+        sums.index_add_(0, n, attr)
+        if variant != "mean":
+            sums_of_squares.index_add_(0, n, attr * attr)
+    mean = sums / samples
     if variant == "mean":
-        return attrs.mean(0)
-    if variant == "squared":
-        return (attrs * attrs).mean(0)
-    return attrs.var(0, correction=0)  # population variance, as in VarGrad
+        result = mean
+    elif variant == "squared":
+        result = sums_of_squares / samples
+    else:  # population variance, as in VarGrad
+        result = (sums_of_squares / samples - mean * mean).clamp_min(0)
+    return result.to(x.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -359,11 +387,17 @@ def expected_gradients(model, x, target=None, *, baselines, samples=50, generato
     index = torch.randint(len(baselines), (samples, len(x)), generator=generator, device=device)
     alphas = torch.rand((samples, len(x)), generator=generator, device=device, dtype=x.dtype)
     baselines = baselines.to(device=x.device, dtype=x.dtype)
-    references = baselines[index.to(x.device)]  # (samples, N, ...)
-    alphas = _unsqueeze_like(alphas.to(x.device), x)
-    points = references + alphas * (x - references)
-    grads = _gradients(model, points.reshape(-1, *x.shape[1:]), _repeat(target, samples), batch_size)
-    return ((x - references) * grads.reshape(points.shape)).mean(0)
+    # Row r = j N + n pairs example n with its j-th reference and alpha; each
+    # chunk of rows is built only when it is evaluated.
+    index, alphas = index.to(x.device).reshape(-1), alphas.to(x.device).reshape(-1)
+    total = torch.zeros_like(x)
+    for rows in _chunks(len(index), batch_size):
+        r = torch.arange(rows.start, rows.stop, device=x.device)
+        n = r % len(x)
+        reference = baselines[index[r]]
+        points = reference + _per_row(alphas[r], x) * (x[n] - reference)
+        total.index_add_(0, n, (x[n] - reference) * _gradients(model, points, _take(target, n)))
+    return total / samples
 
 
 def gradcam(model, layer, x, target=None, *, upsample=False):
@@ -390,10 +424,19 @@ def gradcam(model, layer, x, target=None, *, upsample=False):
     target = check_target(target, len(x))
 
     activations = []
-    handle = layer.register_forward_hook(lambda module, inputs, output: activations.append(output))
+
+    def keep_output(module, inputs, output):
+        # Keep A and hand the rest of the model a copy: an in-place layer after
+        # `layer` (nn.ReLU(inplace=True), as in torchvision) then changes the
+        # copy, never the A whose gradient Grad-CAM needs.
+        activations.append(output)
+        return output.clone() if isinstance(output, torch.Tensor) else output
+
+    handle = layer.register_forward_hook(keep_output)
     try:
         with torch.enable_grad():
-            score = target_scores(model, x.detach().clone().requires_grad_(True), target)
+            leaf = x.detach().clone().requires_grad_(True)
+            score = target_scores(model, leaf.clone(), target)
     finally:
         handle.remove()
     if len(activations) != 1:
@@ -493,7 +536,9 @@ def _activations(layers, x):
     """[x, layer_1(x), layer_2(layer_1(x)), ...]: every layer's input, and the output."""
     acts = [x]
     for layer in layers:
-        acts.append(layer(acts[-1]))
+        # Each layer gets a copy: an in-place layer (nn.ReLU(inplace=True)) would
+        # otherwise overwrite the stored activation it reads (or the caller's x).
+        acts.append(layer(acts[-1].clone()))
     return acts
 
 

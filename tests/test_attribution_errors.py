@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 import _models as models
+from conftest import METHODS
 from helpers import attribution as A
 
 DTYPE = torch.float64
@@ -14,21 +15,13 @@ def _x(n=3, d=6):
     return torch.randn(n, d, generator=torch.Generator().manual_seed(0), dtype=DTYPE)
 
 
-# Every function that takes (model, x, target) with the common contract.
-CALLS = {
-    "gradient": lambda m, x, t, **kw: A.gradient(m, x, t, **kw),
-    "input_x_gradient": lambda m, x, t, **kw: A.input_x_gradient(m, x, t, **kw),
-    "integrated_gradients": lambda m, x, t, **kw: A.integrated_gradients(m, x, t, steps=3, **kw),
-    "path_gradients": lambda m, x, t, **kw: A.path_gradients(m, x, t, alphas=[0.5], **kw),
-    "smoothgrad": lambda m, x, t, **kw: A.smoothgrad(m, x, t, samples=2, **kw),
-    "expected_gradients": lambda m, x, t, **kw: A.expected_gradients(
-        m, x, t, baselines=torch.zeros(2, 6, dtype=DTYPE), samples=2, **kw
-    ),
-    "lrp_epsilon": lambda m, x, t, **kw: A.lrp_epsilon(m, x, t, **kw),
-    "deeplift_rescale": lambda m, x, t, **kw: A.deeplift_rescale(m, x, t, **kw),
-}
-WITH_BASELINE = ["integrated_gradients", "path_gradients", "deeplift_rescale"]
-WITH_BATCH_SIZE = ["integrated_gradients", "path_gradients", "smoothgrad", "expected_gradients"]
+# Every method that takes (model, x, target) with the common contract, from the
+# one registry (tests/conftest.py); Grad-CAM and Shapley values have tests of their own.
+CALLS = {name: m.call for name, m in METHODS.items() if m.model != "image" and m.takes_target}
+WITH_BASELINE = [name for name in CALLS if "baseline" in METHODS[name].options]
+WITH_BATCH_SIZE = [name for name in CALLS if "batch_size" in METHODS[name].options]
+WITH_SAMPLES = [name for name in CALLS if "samples" in METHODS[name].options]
+WITH_GENERATOR = [name for name in CALLS if "generator" in METHODS[name].options]
 
 
 @pytest.mark.parametrize("name", CALLS)
@@ -78,6 +71,22 @@ def test_baseline_must_broadcast_to_x(name):
         CALLS[name](model, x, 0, baseline=torch.zeros(4, dtype=DTYPE))
     with pytest.raises(TypeError, match="baseline must be None, a number or a tensor"):
         CALLS[name](model, x, 0, baseline="zeros")
+
+
+@pytest.mark.parametrize("name", WITH_SAMPLES)
+def test_samples(name):
+    model, x = models.mlp(), _x()
+    with pytest.raises(ValueError, match="samples must be an int >= 1, got 0"):
+        CALLS[name](model, x, 0, samples=0)
+    with pytest.raises(TypeError, match="samples must be an int >= 1, got float 2.0"):
+        CALLS[name](model, x, 0, samples=2.0)
+
+
+@pytest.mark.parametrize("name", WITH_GENERATOR)
+def test_generator(name):
+    model, x = models.mlp(), _x()
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        CALLS[name](model, x, 0, generator=0)
 
 
 @pytest.mark.parametrize("name", WITH_BATCH_SIZE)
@@ -200,6 +209,7 @@ TRAINING_CALLS = dict(
     gradcam=lambda m, x, t: A.gradcam(m, m[0], x.reshape(3, 1, 2, 3), t),
     shapley_values=None,  # f, not model: handled in the test
 )
+assert set(TRAINING_CALLS) == set(METHODS)
 
 
 @pytest.mark.parametrize("name", TRAINING_CALLS)

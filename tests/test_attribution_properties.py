@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 from torch import nn
 
 import _models as models
+from conftest import METHODS, example, inplace_first_example
 from helpers import attribution as A
 
 DTYPE = torch.float64
@@ -77,80 +78,73 @@ def test_completeness_on_linear_models(problem, rule, steps):
 # --- batch independence ------------------------------------------------------
 
 MLP, CNN = models.mlp(), models.cnn()
+# The deterministic methods of the registry; path_gradients' (K, N, ...) is put
+# example-first, and Grad-CAM gets the CNN and images.
+DETERMINISTIC = [name for name, m in METHODS.items() if not m.random and m.takes_target]
 
-DETERMINISTIC = {
-    "gradient": lambda x, t: A.gradient(MLP, x, t),
-    "input_x_gradient": lambda x, t: A.input_x_gradient(MLP, x, t),
-    "integrated_gradients": lambda x, t: A.integrated_gradients(MLP, x, t, steps=5, rule="midpoint"),
-    "path_gradients": lambda x, t: A.path_gradients(MLP, x, t, alphas=[0.2, 0.9]).transpose(0, 1),
-    "lrp_epsilon": lambda x, t: A.lrp_epsilon(MLP, x, t),
-    "deeplift_rescale": lambda x, t: A.deeplift_rescale(MLP, x, t, baseline=0.5),
-    "gradcam": lambda x, t: A.gradcam(CNN, CNN[3], x.reshape(-1, 1, 8, 8), t % 5),
-}
+
+def _attribute(name, x, target):
+    method = METHODS[name]
+    if method.model == "image":
+        return method.call(CNN, x.reshape(-1, 1, 8, 8), target % 5)
+    result = method.call(MLP, x, target)
+    return result.transpose(0, 1) if method.stacked else result
 
 
 @FEW
-@given(st.sampled_from(sorted(DETERMINISTIC)), st.integers(2, 6), st.data())
+@given(st.sampled_from(DETERMINISTIC), st.integers(2, 6), st.data())
 def test_each_example_is_attributed_independently_of_the_batch(name, n, data):
     split = data.draw(st.integers(1, n - 1))
-    width = 64 if name == "gradcam" else 6
+    width = 64 if METHODS[name].model == "image" else 6
     x = _array(data, (n, width), 3)
     target = torch.tensor(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
-    method = DETERMINISTIC[name]
-    whole = method(x, target)
-    parts = torch.cat([method(x[:split], target[:split]), method(x[split:], target[split:])])
+    whole = _attribute(name, x, target)
+    parts = torch.cat([_attribute(name, x[:split], target[:split]), _attribute(name, x[split:], target[split:])])
     torch.testing.assert_close(whole, parts, **TOL)
 
 
+CHUNKED = [name for name, m in METHODS.items() if "batch_size" in m.options]
+
+
 @FEW
-@given(st.integers(1, 20), st.integers(1, 4))
-def test_batch_size_does_not_change_results(batch_size, n):
-    x = torch.randn(n, 6, generator=torch.Generator().manual_seed(n), dtype=DTYPE)
-    t = torch.arange(n) % 4
-    gen = lambda: torch.Generator().manual_seed(0)
-    pairs = [
-        lambda b: A.integrated_gradients(MLP, x, t, steps=7, batch_size=b),
-        lambda b: A.path_gradients(MLP, x, t, alphas=[0.1, 0.5, 0.7], batch_size=b),
-        lambda b: A.smoothgrad(MLP, x, t, samples=5, generator=gen(), batch_size=b),
-        lambda b: A.expected_gradients(MLP, x, t, baselines=x.flip(0), samples=5, generator=gen(), batch_size=b),
-    ]
-    for method in pairs:
-        torch.testing.assert_close(method(batch_size), method(None), **TOL)
+@given(st.sampled_from(CHUNKED), st.integers(1, 20), st.integers(1, 4), st.data())
+def test_batch_size_does_not_change_results(name, batch_size, n, data):
+    x = _array(data, (n, 6), 3)
+    target = torch.tensor(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    method = METHODS[name]
+
+    def run(b):
+        seeded = {"generator": torch.Generator().manual_seed(0)} if method.random else {}
+        return method.call(MLP, x, target, batch_size=b, **seeded)
+
+    torch.testing.assert_close(run(batch_size), run(None), **TOL)
 
 
 # --- the caller's model and tensors are left as they were ---------------------
 
-ALL = {
-    "gradient": lambda m, x, t: A.gradient(m, x, t, absolute=True),
-    "input_x_gradient": lambda m, x, t: A.input_x_gradient(m, x, t),
-    "integrated_gradients": lambda m, x, t: A.integrated_gradients(m, x, t, steps=3, batch_size=2),
-    "path_gradients": lambda m, x, t: A.path_gradients(m, x, t, alphas=[0.5]),
-    "smoothgrad": lambda m, x, t: A.smoothgrad(m, x, t, samples=3, variant="variance"),
-    "expected_gradients": lambda m, x, t: A.expected_gradients(
-        m, x, t, baselines=torch.zeros(2, 6, dtype=DTYPE), samples=3
-    ),
-    "lrp_epsilon": lambda m, x, t: A.lrp_epsilon(m, x, t),
-    "deeplift_rescale": lambda m, x, t: A.deeplift_rescale(m, x, t),
-    "gradcam": lambda m, x, t: A.gradcam(m, m[0], x.reshape(-1, 1, 2, 3), t),
-    "shapley_values": lambda m, x, t: A.shapley_values(lambda z: m(z)[:, t], x, 0.0),
-}
+
+def _fixed_generator(name):
+    return {"generator": torch.Generator().manual_seed(0)} if METHODS[name].random else {}
 
 
-@settings(max_examples=25, deadline=None, database=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(
-    st.sampled_from(sorted(ALL)),
+    st.sampled_from(sorted(METHODS)),
+    st.sampled_from(["plain", "inplace", "inplace_first"]),  # ReLUs; an in-place first op
     st.booleans(),  # model in training mode
     st.booleans(),  # x requires grad
-    st.booleans(),  # first layer frozen (requires_grad False)
+    st.booleans(),  # first parametrised layer frozen (requires_grad False)
     st.booleans(),  # parameters carry a .grad already
 )
-def test_model_and_inputs_are_left_untouched(name, training, x_requires_grad, frozen, has_grad):
-    if name == "gradcam":
-        model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.Flatten(), nn.Linear(12, 4)).to(DTYPE)
+def test_model_and_inputs_are_left_untouched(name, variant, training, x_requires_grad, frozen, has_grad):
+    if variant == "inplace_first":
+        model, x, target = inplace_first_example(name)
     else:
-        model = models.mlp()
+        model, x, target = example(name, inplace=variant == "inplace")
+    method = METHODS[name]
     model.train(training)
-    for p in model[0].parameters():
+    first = next(m for m in model.modules() if any(True for _ in m.parameters(recurse=False)))
+    for p in first.parameters():
         p.requires_grad_(not frozen)
     if has_grad:
         for p in model.parameters():
@@ -159,12 +153,16 @@ def test_model_and_inputs_are_left_untouched(name, training, x_requires_grad, fr
     grads_before = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
     flags = [p.requires_grad for p in model.parameters()]
 
-    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(1), dtype=DTYPE).requires_grad_(x_requires_grad)
+    x = x.requires_grad_(x_requires_grad)
     x_before = x.detach().clone()
+    assert (x_before < 0).any()  # an in-place ReLU on x would change these values
     with warnings.catch_warnings():
         # Training mode is part of what is tested here; its warning is tested elsewhere.
         warnings.simplefilter("ignore", UserWarning)
-        ALL[name](model, x, 2)
+        if name == "shapley_values":
+            method.call(model, x[0], 2)
+        else:
+            method.call(model, x, target if method.takes_target else 2, **_fixed_generator(name))
 
     assert model.training == training and all(m.training == training for m in model.modules())
     assert [p.requires_grad for p in model.parameters()] == flags

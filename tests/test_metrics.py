@@ -196,7 +196,7 @@ def test_spearman_simple_cases_and_errors():
     assert torch.isnan(spearman(a[:1], torch.ones(1, 4)))[0]
     with pytest.raises(ValueError, match="same shape"):
         spearman(a, b[:, :3])
-    with pytest.raises(ValueError, match=r"shape \(N, \.\.\.\)|at least 2 dimension"):
+    with pytest.raises(ValueError, match="a must have at least 2 dimension"):
         spearman(a[0], b[0])
 
 
