@@ -227,7 +227,7 @@ def _peak_growth_mib(run) -> tuple[float, float, str]:
 
 
 def memory_child(config: dict) -> dict:
-    """Run one IG configuration once and return its peak RSS growth in MiB.
+    """Run one IG or SmoothGrad configuration once and return its peak RSS growth in MiB.
 
     The high-water mark VmHWM is reset to the current RSS (``echo 5 >
     /proc/self/clear_refs``) right before the call, so ``VmHWM after - VmRSS before``
@@ -237,19 +237,33 @@ def memory_child(config: dict) -> dict:
     """
     torch.set_num_threads(config["threads"])
     model, x, t = load_case(config["model"], config["n"])
-    steps, bs, kind = config["steps"], config["batch_size"], config["kind"]
+    steps, bs, kind, method = config["steps"], config["batch_size"], config["kind"], config["method"]
     if kind == "helpers":
         from helpers import attribution as A
 
-        def run():
-            return A.integrated_gradients(model, x, t, steps=steps, rule="right", batch_size=bs)
+        if method == "integrated_gradients":
+            def run():
+                return A.integrated_gradients(model, x, t, steps=steps, rule="right", batch_size=bs)
+        else:
+            def run():
+                return A.smoothgrad(model, x, t, samples=steps, batch_size=bs,
+                                    generator=torch.Generator().manual_seed(0))
     elif kind == "captum":
-        from captum.attr import IntegratedGradients
+        from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-        ig = IntegratedGradients(model)
+        if method == "integrated_gradients":
+            ig = IntegratedGradients(model)
 
-        def run():
-            return ig.attribute(x, target=t, n_steps=steps, method="riemann_right", internal_batch_size=bs)
+            def run():
+                return ig.attribute(x, target=t, n_steps=steps, method="riemann_right", internal_batch_size=bs)
+        else:
+            # NoiseTunnel batches whole noisy copies of the input: bs rows = bs // N copies.
+            nt = NoiseTunnel(Saliency(model))
+            per_call = None if bs is None else max(1, bs // len(x))
+
+            def run():
+                return nt.attribute(x, target=t, nt_type="smoothgrad", nt_samples=steps, stdevs=0.15,
+                                    nt_samples_batch_size=per_call, abs=False)
     else:  # the floor on all N x steps rows
         run = floor_fn(model, x.repeat(steps, *[1] * (x.ndim - 1)), t.repeat(steps))
     with torch.no_grad():  # warm up on one example (kernels, thread pool, lazy set-up)
@@ -257,21 +271,26 @@ def memory_child(config: dict) -> dict:
     peak, seconds, how = _peak_growth_mib(run)
     mib = config["calibration_mib"]
     calibration, _, _ = _peak_growth_mib(lambda: torch.ones(mib * 2**18).add_(1))
-    return {"peak_mib": peak, "seconds": seconds, "method": how, "calibration_read_mib": calibration}
+    return {"peak_mib": peak, "seconds": seconds, "how": how, "calibration_read_mib": calibration}
 
 
 def memory_table(threads: int, quick: bool) -> list[dict]:
     if quick:
         model, n, steps = "synthetic_cnn", 2, 4
-        configs = [("helpers", None), ("helpers", n)]
+        configs = [("integrated_gradients", "helpers", None), ("integrated_gradients", "helpers", n)]
     else:
-        model, n, steps = "image_cnn", 64, 50
-        configs = [("floor", None), ("helpers", None), ("helpers", 640), ("helpers", 64),
-                   ("captum", None), ("captum", 64)]
+        # The case of issue 13: a 3x64x64 CNN, 48 images, 50 steps or samples.
+        model, n, steps = "image_cnn", 48, 50
+        # Captum's internal_batch_size=64 evaluates whole steps of the 48 examples, one
+        # step (48 rows) per pass: helpers' batch_size=48 is the same chunk size.
+        configs = [("integrated_gradients", "floor", None)]
+        for method in ("integrated_gradients", "smoothgrad"):
+            configs += [(method, "helpers", None), (method, "helpers", 64), (method, "helpers", n),
+                        (method, "captum", None), (method, "captum", 64)]
     rows = []
-    for kind, bs in configs:
-        config = dict(kind=kind, model=model, n=n, steps=steps, batch_size=bs, threads=threads,
-                      calibration_mib=16 if quick else 256)
+    for method, kind, bs in configs:
+        config = dict(kind=kind, method=method, model=model, n=n, steps=steps, batch_size=bs,
+                      threads=threads, calibration_mib=16 if quick else 256)
         proc = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--memory-child", json.dumps(config)],
             capture_output=True, text=True, cwd=ROOT,
@@ -280,6 +299,20 @@ def memory_table(threads: int, quick: bool) -> list[dict]:
             raise RuntimeError(f"memory child {config} failed:\n{proc.stderr}")
         rows.append({**config, **json.loads(proc.stdout.strip().splitlines()[-1])})
     return rows
+
+
+def print_memory_table(threads: int, quick: bool, markdown: bool) -> None:
+    mem = memory_table(threads, quick)
+    first = mem[0]
+    print(f"# Peak memory: {first['model']}, N={first['n']}, {first['steps']} steps or samples "
+          f"({first['n'] * first['steps']} rows); IG right rule; peak RSS growth of one call, "
+          f"each in a fresh process ({first['how']}); the calibration column is the same "
+          f"measurement of filling a {first['calibration_mib']} MiB tensor in that process")
+    header = ["method", "implementation", "batch_size", "peak MiB", "one call ms", "calibration MiB"]
+    rows = [[r["method"], r["kind"], "None" if r["batch_size"] is None else str(r["batch_size"]),
+             f"{r['peak_mib']:.0f}", fmt_ms(r["seconds"]), f"{r['calibration_read_mib']:.0f}"]
+            for r in mem]
+    print(render(header, rows, markdown, {2, 3, 4, 5}))
 
 
 # ---------------------------------------------------------------------------
@@ -340,6 +373,7 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--batches", nargs="+", type=int, default=None, help="batch sizes (default 1 16 64)")
     parser.add_argument("--no-memory", action="store_true", help="skip the IG peak-memory table")
+    parser.add_argument("--memory-only", action="store_true", help="only the peak-memory table")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -352,6 +386,9 @@ def main(argv=None) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = args.threads or (1 if args.quick else cores)
     torch.set_num_threads(threads)
+    if args.memory_only:
+        print_memory_table(threads, args.quick, args.markdown)
+        return 0
     torch.manual_seed(0)
     batches = args.batches or ([1, 2] if args.quick else [1, 16, 64])
     k = 4 if args.quick else 50
@@ -412,17 +449,7 @@ def main(argv=None) -> int:
 
     if not args.no_memory:
         print()
-        mem = memory_table(threads, args.quick)
-        first = mem[0]
-        print(f"# IG peak memory: {first['model']}, N={first['n']}, {first['steps']} steps "
-              f"({first['n'] * first['steps']} rows), right rule; peak RSS growth of one call, "
-              f"each in a fresh process ({first['method']}); the calibration column is the same "
-              f"measurement of filling a {first['calibration_mib']} MiB tensor in that process")
-        mheader = ["implementation", "batch_size", "peak MiB", "one call ms", "calibration MiB"]
-        mrows = [[r["kind"], "None" if r["batch_size"] is None else str(r["batch_size"]),
-                  f"{r['peak_mib']:.0f}", fmt_ms(r["seconds"]), f"{r['calibration_read_mib']:.0f}"]
-                 for r in mem]
-        print(render(mheader, mrows, args.markdown, {1, 2, 3, 4}))
+        print_memory_table(threads, args.quick, args.markdown)
     print(f"\n# done; load average at the end {machine()['load']}")
     return 0
 

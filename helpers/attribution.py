@@ -1,7 +1,9 @@
 """The book's reference implementations of gradient-based attribution methods.
 
 Every function here reads like the formula in its docstring. They share one
-contract, so that the chapters can swap one method for another:
+contract, checked by ``helpers.contract`` (wrong type: TypeError; wrong value:
+ValueError; ``generator=None``: torch's global generator), so that the chapters
+can swap one method for another:
 
 * ``model`` is any callable mapping a batch of shape (N, ...) to scores of shape
   (N,) or (N, C). An ``nn.Module`` in training mode triggers a ``UserWarning``
@@ -16,11 +18,14 @@ contract, so that the chapters can swap one method for another:
 * Each example's attribution is independent of the rest of the batch: the
   per-example scores are summed before the single backward pass, and example
   n's score depends on example n's input only.
-* Interpolation steps and noise samples are evaluated in batched forward
-  passes of at most ``batch_size`` rows (``None``: all at once).
+* Interpolation steps and noise samples are built and evaluated in batched
+  forward passes of at most ``batch_size`` rows (``None``: all at once); only
+  one chunk's points exist at a time.
 * The caller's model and tensors are left as they were: gradients are taken
   with ``torch.autograd.grad`` on a fresh copy of x, so no parameter's
   ``.grad`` is touched and x keeps its values and its ``requires_grad`` flag.
+  Every layer reads copies that no later in-place operation (such as
+  ``nn.ReLU(inplace=True)``, as torchvision builds its models) can overwrite.
 
 Chapters: 02 gradient, 03 input x gradient, 04 epsilon-LRP and DeepLIFT
 (Taylor view), 05 integrated gradients and Shapley values, 06 path gradients,
@@ -78,11 +83,11 @@ def _take(target, rows):
 
 def _gradients(model, points, target=None):
     """dS/dx at every row of `points`, in one forward and one backward pass."""
-    # A fresh leaf: the caller's tensor and the parameters' .grad stay untouched,
-    # and no in-place layer of the model can overwrite the caller's values.
-    leaf = points.detach().clone().requires_grad_(True)
+    # A new leaf sharing the values: the caller's tensor and the parameters'
+    # .grad stay untouched. The model reads a copy of it, so that an in-place
+    # first layer neither changes the caller's values nor hits a leaf.
+    leaf = points.detach().requires_grad_(True)
     with torch.enable_grad():
-        # The model gets a non-leaf copy, so an in-place first layer is allowed.
         score = target_scores(model, leaf.clone(), target)
         if not score.requires_grad:
             raise ValueError(
@@ -292,8 +297,7 @@ def smoothgrad(
     ``input_x_gradient``, which gives (x + eps) * grad(x + eps); multiply the
     smoothed gradient by x for the other form. The noisy copies are made and
     evaluated in batched calls of ``method`` with at most ``batch_size`` rows
-    each, so memory stays near one batch's worth. Sums are accumulated in
-    float64 on the CPU.
+    each, so memory stays near one batch's worth.
     With noise_level 0 the result is exactly ``method(model, x, target)``.
     """
     check_model(model)
@@ -324,28 +328,25 @@ def smoothgrad(
     n_examples = len(x)
     waiting = x[:0]  # noisy rows made but not evaluated yet
     sums = sums_of_squares = None
-    accumulate = torch.float64 if x.device.type == "cpu" else x.dtype
     for rows in _chunks(samples * n_examples, batch_size):
         size = rows.stop - rows.start
         while len(waiting) < size:
             waiting = torch.cat([waiting, x + sigma * _randn(x.shape, generator, x)])
         noisy, waiting = waiting[:size], waiting[size:]
         n = torch.arange(rows.start, rows.stop, device=x.device) % n_examples
-        attr = method(model, noisy, _take(target, n)).to(accumulate)
+        attr = method(model, noisy, _take(target, n))
         if sums is None:
-            sums = torch.zeros((n_examples, *attr.shape[1:]), dtype=accumulate, device=x.device)
-            sums_of_squares = torch.zeros_like(sums)
+            sums = torch.zeros((n_examples, *attr.shape[1:]), dtype=attr.dtype, device=attr.device)
+            sums_of_squares = None if variant == "mean" else torch.zeros_like(sums)
         sums.index_add_(0, n, attr)
-        if variant != "mean":
+        if sums_of_squares is not None:
             sums_of_squares.index_add_(0, n, attr * attr)
-    mean = sums / samples
     if variant == "mean":
-        result = mean
-    elif variant == "squared":
-        result = sums_of_squares / samples
-    else:  # population variance, as in VarGrad
-        result = (sums_of_squares / samples - mean * mean).clamp_min(0)
-    return result.to(x.dtype)
+        return sums / samples
+    if variant == "squared":
+        return sums_of_squares / samples
+    mean = sums / samples  # population variance, as in VarGrad: E[a^2] - E[a]^2
+    return (sums_of_squares / samples - mean * mean).clamp_min(0)
 
 
 # ---------------------------------------------------------------------------

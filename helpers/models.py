@@ -17,6 +17,49 @@ from torch import nn
 from . import data
 
 
+# ---------------------------------------------------------------------------
+# The papers' toy networks, weights set by hand (float64, eval mode)
+# ---------------------------------------------------------------------------
+
+
+def linear_layer(weight, bias) -> nn.Linear:
+    """An ``nn.Linear`` (float64) with the given weight matrix (out x in) and bias vector."""
+    weight = torch.as_tensor(weight, dtype=torch.float64)
+    layer = nn.Linear(weight.shape[1], weight.shape[0]).double()
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(torch.as_tensor(bias, dtype=torch.float64))
+    return layer
+
+
+def one_minus_relu() -> nn.Sequential:
+    """f(x) = 1 - ReLU(1 - x), one input: flat (gradient 0) for x > 1 although f
+    changes by 1 between x' = 0 and x = 2. Sundararajan, Taly & Yan 2017 (ICML),
+    Section 2.1, the example that gradients break Sensitivity. Chapters 05 and 08."""
+    return nn.Sequential(linear_layer([[-1.0]], [1.0]), nn.ReLU(), linear_layer([[-1.0]], [1.0])).eval()
+
+
+def sundararajan_f() -> nn.Sequential:
+    """f(x1, x2) = ReLU(ReLU(x1) - 1 - ReLU(x2)). With ``sundararajan_g`` the pair of
+    networks that compute the same function with different weights, which
+    Sundararajan, Taly & Yan 2017 (ICML) use to show that DeepLIFT and LRP break
+    Implementation Invariance. Chapters 05 and 08."""
+    return nn.Sequential(
+        linear_layer([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0]), nn.ReLU(),
+        linear_layer([[1.0, -1.0]], [-1.0]), nn.ReLU(),
+    ).eval()
+
+
+def sundararajan_g() -> nn.Sequential:
+    """g(x1, x2) = ReLU(ReLU(x1 - 1) - ReLU(x2)): the same function as
+    ``sundararajan_f``, built differently (the -1 moved into the first layer)."""
+    return nn.Sequential(
+        linear_layer([[1.0, 0.0], [0.0, 1.0]], [-1.0, 0.0]), nn.ReLU(),
+        linear_layer([[1.0, -1.0]], [0.0]), nn.ReLU(),
+    ).eval()
+
+
+
 def digits_mlp(hidden: tuple[int, ...] = (128, 64), bias: bool = True) -> nn.Sequential:
     """An MLP for the 8x8 digits: (N, 1, 8, 8) -> 64 -> hidden... -> 10 logits, ReLU
     between layers. ``bias=False`` gives a positively homogeneous network (chapter 04)."""

@@ -82,41 +82,6 @@ def smooth_mlp(d_in=4, seed=4):
     )
 
 
-def sequential(*layers):
-    """An nn.Sequential of Linear/ReLU layers with weights and biases set by hand.
-
-    Each Linear layer is given as (weight, bias) nested lists; the string
-    "relu" inserts a ReLU.
-    """
-    modules = []
-    for layer in layers:
-        if layer == "relu":
-            modules.append(nn.ReLU())
-            continue
-        weight, bias = (torch.tensor(v, dtype=DTYPE) for v in layer)
-        linear_layer = nn.Linear(weight.shape[1], weight.shape[0]).to(DTYPE)
-        with torch.no_grad():
-            linear_layer.weight.copy_(weight)
-            linear_layer.bias.copy_(bias)
-        modules.append(linear_layer)
-    return nn.Sequential(*modules).eval()
-
-
-def one_minus_relu():
-    """f(x) = 1 - ReLU(1 - x) (Sundararajan et al. 2017, Sec. 2.1)."""
-    return sequential(([[-1.0]], [1.0]), "relu", ([[-1.0]], [1.0]))
-
-
-def sundararajan_f():
-    """f(x1, x2) = ReLU(ReLU(x1) - 1 - ReLU(x2))."""
-    return sequential(([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0]), "relu", ([[1.0, -1.0]], [-1.0]), "relu")
-
-
-def sundararajan_g():
-    """g(x1, x2) = ReLU(ReLU(x1 - 1) - ReLU(x2)): the same function as f."""
-    return sequential(([[1.0, 0.0], [0.0, 1.0]], [-1.0, 0.0]), "relu", ([[1.0, -1.0]], [0.0]), "relu")
-
-
 def minimum(x):
     """min(x1, x2) for a batch (N, 2)."""
     return torch.minimum(x[:, 0], x[:, 1])

@@ -11,6 +11,7 @@ import torch
 from captum.attr import DeepLift
 
 import _models as models
+from helpers import models as toy  # the papers' toy networks
 from helpers import attribution as A
 
 DTYPE = torch.float64
@@ -47,7 +48,7 @@ EXPECTED_IG = {
 
 
 def test_saturated_relu_has_zero_gradient_and_input_x_gradient():
-    model, x = models.one_minus_relu(), torch.tensor([[2.0]], dtype=DTYPE)
+    model, x = toy.one_minus_relu(), torch.tensor([[2.0]], dtype=DTYPE)
     assert model(x).item() == 1 and model(torch.zeros_like(x)).item() == 0
     assert A.gradient(model, x).item() == 0
     assert A.input_x_gradient(model, x).item() == 0
@@ -55,7 +56,7 @@ def test_saturated_relu_has_zero_gradient_and_input_x_gradient():
 
 @pytest.mark.parametrize("rule", A.RULES)
 def test_saturated_relu_integrated_gradients_closed_form(rule):
-    model, x = models.one_minus_relu(), torch.tensor([[2.0]], dtype=DTYPE)
+    model, x = toy.one_minus_relu(), torch.tensor([[2.0]], dtype=DTYPE)
     for n in range(2 if rule == "trapezoid" else 1, 21):
         ig = A.integrated_gradients(model, x, steps=n, rule=rule).item()
         assert ig == pytest.approx(EXPECTED_IG[rule](n), abs=1e-12), (rule, n)
@@ -66,7 +67,7 @@ def test_saturated_relu_integrated_gradients_closed_form(rule):
 
 
 def test_saturated_relu_right_rule_error_is_two_over_steps_for_even_steps():
-    model, x = models.one_minus_relu(), torch.tensor([[2.0]], dtype=DTYPE)
+    model, x = toy.one_minus_relu(), torch.tensor([[2.0]], dtype=DTYPE)
     for n in (2, 4, 10, 50):
         assert 1 - A.integrated_gradients(model, x, steps=n, rule="right").item() == pytest.approx(2 / n, abs=1e-12)
 
@@ -75,14 +76,14 @@ def test_saturated_relu_right_rule_error_is_two_over_steps_for_even_steps():
 
 
 def test_f_and_g_compute_the_same_function():
-    f, g = models.sundararajan_f(), models.sundararajan_g()
+    f, g = toy.sundararajan_f(), toy.sundararajan_g()
     grid = torch.cartesian_prod(torch.linspace(-3, 4, 29, dtype=DTYPE), torch.linspace(-3, 4, 29, dtype=DTYPE))
     with torch.no_grad():
         torch.testing.assert_close(f(grid), g(grid), rtol=0, atol=1e-12)
 
 
 def test_integrated_gradients_is_implementation_invariant_deeplift_is_not():
-    f, g = models.sundararajan_f(), models.sundararajan_g()
+    f, g = toy.sundararajan_f(), toy.sundararajan_g()
     x = torch.tensor([[3.0, 1.0]], dtype=DTYPE)
     expected_ig = torch.tensor([[1.5, -0.5]], dtype=DTYPE)
     torch.testing.assert_close(A.integrated_gradients(f, x, steps=50), expected_ig, **TOL)

@@ -39,7 +39,8 @@ def test_quick_run_prints_every_row():
     assert set(rows) == expected
 
     # The peak-memory table: IG without and with batch_size chunking.
-    mem = next(i for i, line in enumerate(lines) if line.split()[:2] == ["implementation", "batch_size"])
+    mem = next(i for i, line in enumerate(lines) if line.split()[:3] == ["method", "implementation", "batch_size"])
     mem_rows = [line.split() for line in lines[mem + 2:] if line.strip() and not line.startswith("#")]
-    assert [r[:2] for r in mem_rows] == [["helpers", "None"], ["helpers", "2"]]
-    assert all(_is_number(c) for r in mem_rows for c in r[2:])
+    assert [r[:3] for r in mem_rows] == [["integrated_gradients", "helpers", "None"],
+                                         ["integrated_gradients", "helpers", "2"]]
+    assert all(_is_number(c) for r in mem_rows for c in r[3:])
