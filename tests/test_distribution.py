@@ -105,6 +105,8 @@ def test_readers_requirements_are_jupyterlab_and_the_book_only():
     assert reader == {"jupyterlab"}, \
         f"requirements.txt names {sorted(reader)}: the book's dependencies belong in pyproject.toml"
     assert not (ROOT / "requirements-test.txt").exists(), "test tools are the extras in pyproject.toml"
+    # Captum is the reader's next step: the chapters also run the methods through it.
+    assert "captum" in names(RUNTIME)
 
 
 def imported_modules(source):
