@@ -138,20 +138,35 @@ def installed_closure(requirements):
     return seen
 
 
+def not_provided(sources, requirements):
+    """Third-party modules imported by the sources that the requirements do not install."""
+    modules = {m for src in sources for m in imported_modules(src)}
+    local = {"helpers", "tools", "tests", "_models", "google", "__future__"}
+    third_party = modules - set(sys.stdlib_module_names) - local
+    provided = installed_closure(requirements)
+    owners = importlib.metadata.packages_distributions()
+    return {m: owners.get(m) for m in third_party
+            if not any(canonical(d) in provided for d in owners.get(m, []))}
+
+
 def test_the_readers_install_provides_every_module_the_chapters_and_helpers_import():
     sources = [p.read_text() for p in (ROOT / "helpers").glob("*.py")]
     for stem in book.existing_chapters():
         nb = nbformat.read(ROOT / "chapters" / f"{stem}.ipynb", as_version=4)
         sources += ["\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("%", "!")))
                     for c in nb.cells if c.cell_type == "code"]
-    modules = {m for src in sources for m in imported_modules(src)}
-    third_party = modules - set(sys.stdlib_module_names) - {"helpers", "google", "__future__"}
-    provided = installed_closure(RUNTIME + requirements_in(ROOT / "requirements.txt"))
-    owners = importlib.metadata.packages_distributions()
-    missing = {m: owners.get(m) for m in third_party
-               if not any(canonical(d) in provided for d in owners.get(m, []))}
+    missing = not_provided(sources, RUNTIME + requirements_in(ROOT / "requirements.txt"))
     assert not missing, (f"chapters or helpers import {missing}, which the reader's install "
                          "(requirements.txt + pyproject.toml's dependencies) does not provide")
+
+
+def test_the_extras_provide_every_module_the_tests_import():
+    reader = RUNTIME + requirements_in(ROOT / "requirements.txt")
+    for folder, extras in [("tests", ["test", "docs"]), ("tests/browser", ["test", "docs", "browser"]),
+                           ("benchmarks", ["test"])]:
+        sources = [p.read_text() for p in (ROOT / folder).glob("*.py")]
+        missing = not_provided(sources, reader + [r for e in extras for r in EXTRAS[e]])
+        assert not missing, f"{folder}/ imports {missing}, which the extras {extras} do not install"
 
 
 def test_version_ranges_agree_wherever_they_appear():
