@@ -99,7 +99,7 @@ def load_digits(split: str = "test") -> Split:
     Returns ``Split(x, y)`` with ``x`` float32 of shape (N, 1, 8, 8) in [0, 1] (the
     original 0..16 ink counts divided by 16) and ``y`` int64 of shape (N,) in 0..9.
     The 1797 images are split once, by a fixed seeded permutation stored in the
-    file: 1397 for training and 400 for testing.
+    file: 1397 for training and 400 for testing. Used in chapters 00–09.
     """
     _check_split(split)
     with np.load(verified_path("digits.npz")) as f:
@@ -179,7 +179,8 @@ def load_synthetic(split: str = "test", n: int | None = None) -> Split:
     """The synthetic shapes set: 4000 training images (seed 0) and 1000 test images
     (seed 1); ``n`` takes only the first n images of a split (the same images as in
     the whole split, generated faster).
-    See :func:`make_synthetic` for shapes, dtypes and what the mask means."""
+    See :func:`make_synthetic` for shapes, dtypes and what the mask means.
+    Used in chapters 00, 02, 03, 05 and 07–09."""
     _check_split(split)
     total = SYNTHETIC_COUNTS[split]
     if n is None:
@@ -201,7 +202,8 @@ def _read_tabular() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def tabular_raw(split: str = "test") -> Split:
-    """The tabular set in its original units (float64): ``x`` (N, 6), ``y`` (N,)."""
+    """The tabular set in its original units (float64): ``x`` (N, 6), ``y`` (N,).
+    Used in chapters 00 and 03."""
     _check_split(split)
     x, y, is_test = _read_tabular()
     keep = is_test if split == "test" else ~is_test
@@ -209,7 +211,8 @@ def tabular_raw(split: str = "test") -> Split:
 
 
 def tabular_scaling() -> tuple[torch.Tensor, torch.Tensor]:
-    """The training split's per-feature mean and standard deviation (float32, (6,))."""
+    """The training split's per-feature mean and standard deviation (float32, (6,)).
+    Used in chapter 03."""
     x, _, is_test = _read_tabular()
     train = x[~is_test]
     return torch.tensor(train.mean(0), dtype=torch.float32), torch.tensor(train.std(0), dtype=torch.float32)
@@ -220,7 +223,7 @@ def load_tabular(split: str = "test") -> Split:
     training mean, divided by the training standard deviation (so x = 0 is the
     average house); ``y`` float32 (N,), the price in thousands of euros.
     Feature names, in column order, are ``TABULAR_FEATURES``. 800 training rows and
-    200 test rows."""
+    200 test rows. Used in chapters 00, 02, 03 and 08."""
     raw = tabular_raw(split)
     mean, std = tabular_scaling()
     return Split((raw.x.float() - mean) / std, raw.y.float())

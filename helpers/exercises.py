@@ -27,7 +27,8 @@ def _as_tensor(value: Any) -> torch.Tensor:
 
 
 def check_value(label: str, answer: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5) -> None:
-    """Compare a numeric answer (a number, list or tensor) with the expected value."""
+    """Compare a numeric answer (a number, list or tensor) with the expected value.
+    Used in chapters 00–09."""
     if answer is None:
         return _report(label, False, NOT_SOLVED)
     try:
@@ -43,7 +44,8 @@ def check_value(label: str, answer: Any, expected: Any, *, atol: float = 1e-6, r
 
 def check_function(label: str, answer: Callable | None, reference: Callable, cases: list[tuple],
                    *, atol: float = 1e-6, rtol: float = 1e-5) -> None:
-    """Call ``answer(*case)`` and ``reference(*case)`` on each case and compare the results."""
+    """Call ``answer(*case)`` and ``reference(*case)`` on each case and compare the results.
+    Used in chapters 01–09."""
     if answer is None:
         return _report(label, False, NOT_SOLVED)
     if not callable(answer):
@@ -63,7 +65,8 @@ def check_function(label: str, answer: Callable | None, reference: Callable, cas
 
 
 def check_choice(label: str, answer: Any, expected: Any) -> None:
-    """Compare a categorical answer (a string, int or tuple) with the expected one."""
+    """Compare a categorical answer (a string, int or tuple) with the expected one.
+    Used in chapters 02–09."""
     if answer is None:
         return _report(label, False, NOT_SOLVED)
     return _report(label, answer == expected, f"{answer!r} is not it")

@@ -63,7 +63,7 @@ def completeness_gap(model, x, attributions, target=None, *, baseline=None):
     Completeness (Sundararajan, Taly, Yan 2017, "Axiomatic Attribution for Deep
     Networks", ICML) asks for gap = 0. Input x Gradient has gap 0 for a linear
     model with baseline 0, Integrated Gradients up to its Riemann error.
-    Used in chapters 04 (Taylor view) and 05 (completeness).
+    Used in chapters 05 (completeness) and 08 (related methods).
 
     Args:
         model: callable returning (N,) or (N, C) scores.
@@ -207,7 +207,8 @@ def spearman(a, b):
     with tied values given their average rank (as scipy.stats.spearmanr).
     Spearman, 1904, "The proof and measurement of association between two
     things", American Journal of Psychology. Adebayo et al. 2018 (NeurIPS) use
-    it to compare maps before and after randomising the model. Used in chapter 09.
+    it to compare maps before and after randomising the model. Used in chapters 03
+    and 09.
 
     Args:
         a, b: tensors of the same shape (N, ...); each example is flattened.
@@ -361,7 +362,7 @@ def mask_mass(attributions, mask):
     game of Wang et al. 2020 (Score-CAM, CVPR workshops). We use |a|, so strong
     negative evidence inside the mask also counts as looking at it. If the attributions
     have more channels than the mask, |a| is summed over channels first (so
-    signs of different channels cannot cancel). Used in chapter 09.
+    signs of different channels cannot cancel). Used in chapters 03 and 07–09.
 
     Args:
         attributions: (N, ...) or (N, C, ...) tensor.
@@ -389,7 +390,7 @@ def pointing_game(attributions, mask):
     15-pixel tolerance (our images are tiny); a map with no positive value
     scores a miss; on ties the first maximum (in flattened order) counts;
     multi-channel attributions are summed (signed) over channels first, as in
-    the heatmaps. Used in chapter 09.
+    the heatmaps. Used in chapters 08 and 09.
 
     Args:
         attributions: (N, ...) or (N, C, ...) tensor.

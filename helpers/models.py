@@ -116,7 +116,8 @@ PRETRAINED = {
 
 
 def build(name: str) -> nn.Sequential:
-    """A freshly initialised (untrained) model of the architecture called ``name``."""
+    """A freshly initialised (untrained) model of the architecture called ``name``.
+    Used in chapter 03."""
     if name not in PRETRAINED:
         raise ValueError(f"name must be one of {sorted(PRETRAINED)}, got {name!r}")
     return PRETRAINED[name][0]()
@@ -128,6 +129,7 @@ def load_pretrained(name: str) -> nn.Sequential:
     The weights file's SHA-256 is checked against ``data/checksums.sha256`` before it
     is read; a mismatch raises ValueError naming the file. Loading uses
     ``weights_only=True``, so the file can only hold tensors, never code.
+    Used in chapters 00–09.
     """
     model = build(name)
     path = data.verified_path(f"models/{name}.pt")
@@ -137,5 +139,6 @@ def load_pretrained(name: str) -> nn.Sequential:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """The share of examples whose highest logit is the label."""
+    """The share of examples whose highest logit is the label.
+    Used in chapters 00, 02, 08 and 09."""
     return (model(x).argmax(1) == y).float().mean().item()

@@ -62,7 +62,7 @@ def clip_limit(attribution, *, outlier_perc=2.0):
     the map. This is the cumulative-sum threshold of Captum's visualisation
     (``captum.attr._utils.visualization._cumulative_sum_threshold``; Kokhlikyan
     et al. 2020, arXiv:2009.07896); the maps are then drawn on [-v, v].
-    Used in chapters 02, 07, 08 and 09.
+    Used in chapter 02.
 
     Returns:
         float; 1.0 for an all-zero map (a degenerate colour scale otherwise).
@@ -97,7 +97,7 @@ def heatmap(ax, attribution, *, title=None, outlier_perc=2.0, colorbar=True, cma
     Multi-channel maps (C, H, W) are summed over channels (the signed total
     evidence of a pixel); (1, H, W) and (H, W) are drawn as they are.
     Simonyan et al. 2014 (ICLR workshop) introduced such maps for the
-    gradient. Used in chapters 02, 03, 07 and 09.
+    gradient. Used in chapters 01, 02, 04 and 06–09.
 
     Returns:
         the AxesImage.
@@ -118,7 +118,7 @@ def overlay(ax, image, attribution, *, alpha=0.6, title=None, outlier_perc=2.0, 
 
     The map is centred at 0 on [-v, v], v = ``clip_limit`` (as in `heatmap`);
     ``alpha`` is the map's opacity. Multi-channel images are averaged to grey,
-    multi-channel maps summed over channels. Used in chapters 02, 03 and 09.
+    multi-channel maps summed over channels.
 
     Returns:
         the AxesImage of the attribution map.
@@ -149,7 +149,7 @@ def method_grid(images, maps, *, row_labels=None, outlier_perc=2.0, figsize=None
     own colorbar. A colorbar shared by a row is not used on purpose: methods
     have different units and scales (a gradient vs. Input x Gradient vs. a
     Grad-CAM map), so one common scale would leave most maps white.
-    Used in chapter 08 (related methods side by side) and chapter 09.
+    Used in chapters 02–05, 07 and 08 (related methods side by side).
 
     Args:
         images: (N, 1, H, W), (N, C, H, W) (averaged to grey) or (N, H, W).

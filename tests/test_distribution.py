@@ -1,18 +1,27 @@
-"""The four ways the book reaches readers: Binder, Colab, the web book, the student edition.
+"""How the book is installed and the four ways it reaches readers: Binder, Colab, the web
+book, the student edition.
 
-Each part has a test here that fails when that part breaks.
+Each part has a test here that fails when that part breaks. pyproject.toml is the one
+list of dependencies; requirements.txt is a reader's install; README.md's set-up lines
+are what CI runs.
 """
+import ast
+import importlib.metadata
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from tools import book, student_edition
 
@@ -20,34 +29,239 @@ ROOT = book.ROOT
 BINDER = ROOT / "binder"
 
 
-def requirement_names(path):
-    names = set()
+# --- Dependencies: pyproject.toml is the one list -----------------------------------
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
+RUNTIME = [Requirement(r) for r in PROJECT["dependencies"]]
+EXTRAS = {extra: [Requirement(r) for r in reqs]
+          for extra, reqs in PROJECT["optional-dependencies"].items()}
+SETUP_HEADING = "## Set-up"
+
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_lines(path):
+    """(requirement or option, file) for each line of a pip requirements file, following
+    its -r includes (resolved beside the including file, as pip does)."""
+    lines = []
     for line in path.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line and not line.startswith("-"):
-            names.add(re.split(r"[<>=!~\[ ]", line)[0].lower())
-    return names
+        line = re.sub(r"(^|\s)#.*", "", line).strip()  # pip's comments
+        if line.startswith(("-r ", "--requirement ")):
+            lines += requirement_lines((path.parent / line.split(maxsplit=1)[1]).resolve())
+        elif line:
+            lines.append((line, path))
+    return lines
+
+
+def requirements_in(path):
+    """The Requirement objects of a requirements file (options and -e lines left out)."""
+    return [Requirement(line) for line, _ in requirement_lines(path) if not line.startswith("-")]
+
+
+def names(requirements):
+    return {canonical(r.name) for r in requirements}
+
+
+def readme_section(heading):
+    text = (ROOT / "README.md").read_text()
+    start = text.index(heading + "\n")
+    end = text.find("\n## ", start + len(heading))
+    return text[start:end if end != -1 else None]
+
+
+def setup_commands():
+    """The command lines of the README's set-up code block."""
+    block = re.search(r"```bash\n(.*?)```", readme_section(SETUP_HEADING), re.S)
+    assert block, "README.md's set-up section has no ```bash block"
+    return [line.strip() for line in block.group(1).splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def test_requires_python_is_true():
+    # tools/book.py imports tomllib (new in 3.11); every Python this file admits must work.
+    allowed = SpecifierSet(PROJECT["requires-python"])
+    uses_tomllib = [p.relative_to(ROOT) for folder in ("helpers", "tools", "tests", "benchmarks")
+                    for p in (ROOT / folder).rglob("*.py")
+                    if re.search(r"^\s*(import|from) tomllib\b", p.read_text(), re.M)]
+    if uses_tomllib:
+        assert "3.10.99" not in allowed, \
+            f"{[str(p) for p in uses_tomllib]} import tomllib (Python 3.11+), requires-python is {allowed}"
+    assert platform.python_version() in allowed
+    binder_python = (BINDER / "runtime.txt").read_text().strip().removeprefix("python-")
+    assert binder_python + ".0" in allowed, f"binder/runtime.txt {binder_python} vs {allowed}"
+    tested = re.search(r"Python (3\.\d+)", readme_section("## Tested with")).group(1)
+    assert tested + ".0" in allowed
+
+
+def test_readers_requirements_are_jupyterlab_and_the_book_only():
+    lines = [line for line, _ in requirement_lines(ROOT / "requirements.txt")]
+    assert "-e ." in lines, "requirements.txt must install the book's package (-e .)"
+    tools = set().union(*(names(reqs) for reqs in EXTRAS.values())) - {"jupyterlab"}
+    reader = names(requirements_in(ROOT / "requirements.txt"))
+    assert not reader & tools, f"requirements.txt installs developer tools: {sorted(reader & tools)}"
+    assert reader == {"jupyterlab"}, \
+        f"requirements.txt names {sorted(reader)}: the book's dependencies belong in pyproject.toml"
+    assert not (ROOT / "requirements-test.txt").exists(), "test tools are the extras in pyproject.toml"
+    # Captum is the reader's next step: the chapters also run the methods through it.
+    assert "captum" in names(RUNTIME)
+
+
+def imported_modules(source):
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0]
+
+
+def installed_closure(requirements):
+    """Distributions installed here that the given requirements pull in, transitively."""
+    seen, todo = set(), list(requirements)
+    while todo:
+        req = todo.pop()
+        name = canonical(req.name)
+        if name in seen:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        seen.add(name)
+        for line in dist.requires or []:
+            dep = Requirement(line)
+            if dep.marker is None or dep.marker.evaluate({"extra": ""}):
+                todo.append(dep)
+    return seen
+
+
+def not_provided(sources, requirements):
+    """Third-party modules imported by the sources that the requirements do not install."""
+    modules = {m for src in sources for m in imported_modules(src)}
+    local = {"helpers", "tools", "tests", "_models", "google", "__future__"}
+    third_party = modules - set(sys.stdlib_module_names) - local
+    provided = installed_closure(requirements)
+    owners = importlib.metadata.packages_distributions()
+    return {m: owners.get(m) for m in third_party
+            if not any(canonical(d) in provided for d in owners.get(m, []))}
+
+
+def test_the_readers_install_provides_every_module_the_chapters_and_helpers_import():
+    sources = [p.read_text() for p in (ROOT / "helpers").glob("*.py")]
+    for stem in book.existing_chapters():
+        nb = nbformat.read(ROOT / "chapters" / f"{stem}.ipynb", as_version=4)
+        sources += ["\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+                    for c in nb.cells if c.cell_type == "code"]
+    missing = not_provided(sources, RUNTIME + requirements_in(ROOT / "requirements.txt"))
+    assert not missing, (f"chapters or helpers import {missing}, which the reader's install "
+                         "(requirements.txt + pyproject.toml's dependencies) does not provide")
+
+
+def test_the_extras_provide_every_module_the_tests_import():
+    reader = RUNTIME + requirements_in(ROOT / "requirements.txt")
+    for folder, extras in [("tests", ["test", "docs"]), ("tests/browser", ["test", "docs", "browser"]),
+                           ("benchmarks", ["test"])]:
+        sources = [p.read_text() for p in (ROOT / folder).glob("*.py")]
+        missing = not_provided(sources, reader + [r for e in extras for r in EXTRAS[e]])
+        assert not missing, f"{folder}/ imports {missing}, which the extras {extras} do not install"
+
+
+def test_version_ranges_agree_wherever_they_appear():
+    # Every range written in more than one place is written the same; every pinned or
+    # "tested with" version lies in the range pyproject.toml gives.
+    ranges = {}
+    places = [("pyproject.toml [project.dependencies]", RUNTIME)]
+    places += [(f"pyproject.toml [{extra}]", reqs) for extra, reqs in EXTRAS.items()]
+    for path in (ROOT / "requirements.txt", BINDER / "requirements.txt"):
+        places.append((str(path.relative_to(ROOT)), requirements_in(path)))
+    for place, reqs in places:
+        for req in reqs:
+            ranges.setdefault(canonical(req.name), {})[place] = req.specifier
+    disagree = {name: {p: str(s) for p, s in where.items()}
+                for name, where in ranges.items() if len(set(map(str, where.values()))) > 1}
+    assert not disagree, f"ranges differ: {disagree}"
+    pins = re.findall(r'"([A-Za-z0-9_.-]+)==([0-9][^"\s]*)"', (ROOT / ".ci" / "run").read_text())
+    tested = re.findall(r"([A-Za-z][\w-]*) (\d+\.\d+(?:\.\d+)?)", readme_section("## Tested with"))
+    checked = 0
+    for name, version in pins + tested:
+        where = ranges.get(canonical(name))
+        if where:
+            spec = next(iter(where.values()))
+            assert version in spec or version + ".0" in spec, f"{name} {version} is outside {spec}"
+            checked += 1
+    assert pins and checked >= len(pins) + 5, "the pins and tested versions were not found"
+
+
+# --- The README's two set-up lines and CI ------------------------------------------
+
+def test_readme_setup_is_two_lines_one_to_read_one_to_test():
+    commands = setup_commands()
+    assert len(commands) == 2, f"the set-up block must hold two command lines, it holds {commands}"
+    read, test = commands
+    assert read == "python -m pip install -r requirements.txt && jupyter lab"
+    assert test.startswith("python -m pip install ") and test.endswith(" && python -m pytest")
+    extras = re.search(r'-e "\.\[([a-z,]+)\]"', test)
+    assert extras, f"the test line must install the book with its test extras: {test}"
+    # python -m pytest builds the web book too (test_web_book_... below): it needs docs.
+    assert set(extras.group(1).split(",")) == {"test", "docs"}
+    assert set(extras.group(1).split(",")) <= set(EXTRAS)
+
+
+def test_ci_runs_the_readmes_test_line_exactly_after_pinning_torch():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    test_line = setup_commands()[1]
+    runs = [i for i, line in enumerate(ci) if line in (test_line, test_line + " || exit 1")]
+    assert runs, f".ci/run must run the README's test line as written: {test_line}"
+    torch_pin = next(i for i, line in enumerate(ci) if 'pip install --quiet "torch==' in line)
+    assert torch_pin < runs[0], "torch must be installed (pinned) before the rest"
+    assert any(line.startswith("export PIP_CONSTRAINT=") for line in ci[torch_pin:runs[0]]), \
+        "a constraint keeps later installs from replacing the pinned torch"
+    assert "ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 python -m pytest chapters" in ci
+    assert "python -m pytest -m browser" in ci
+    assert "playwright install" not in "\n".join(ci), "the browser is Debian's chromium"
+
+
+def test_browser_and_gpu_tests_are_deselected_by_default():
+    options = PYPROJECT["tool"]["pytest"]["ini_options"]
+    declared = {m.split(":")[0] for m in options["markers"]}
+    assert {"browser", "gpu"} <= declared
+    assert "-m 'not browser and not gpu'" in options["addopts"]
+    section = readme_section(SETUP_HEADING)
+    assert "python -m pytest -m browser" in section and "python -m pytest -m gpu" in section
 
 
 # --- Binder (repo2docker) -------------------------------------------------------
 
 def test_binder_folder_is_complete_because_it_hides_the_root_files():
     # repo2docker's documented rule: if a binder/ (or .binder/) folder exists, the
-    # configuration files in the repository's root are ignored. So binder/ must carry
-    # everything a reader needs that the root requirements.txt would have installed.
+    # configuration files in the repository's root are ignored. So binder/requirements.txt
+    # must install, itself or through an include, everything the root requirements.txt
+    # installs: here it includes that file, and adds only what differs.
     assert BINDER.is_dir() and not (ROOT / ".binder").exists()
-    reader_packages = requirement_names(ROOT / "requirements.txt") - {"jupyter", "nbval", "nbclient", "nbformat"}
-    assert reader_packages <= requirement_names(BINDER / "requirements.txt"), \
-        "binder/requirements.txt misses packages the chapters import"
+    binder_lines = requirement_lines(BINDER / "requirements.txt")
+    root_lines = requirement_lines(ROOT / "requirements.txt")
+    assert [line for line, _ in root_lines] == [line for line, path in binder_lines
+                                                 if path == ROOT / "requirements.txt"], \
+        "binder/requirements.txt must include the root requirements.txt (-r ../requirements.txt)"
+    own = [line for line, path in binder_lines if path == BINDER / "requirements.txt"]
+    assert all(line.startswith("--") for line in own), \
+        f"binder/requirements.txt may add options only, packages belong in pyproject.toml: {own}"
+    # repo2docker installs a requirements file before copying the repository unless it
+    # has a local reference (-r, -e, a path); "-e ." needs the repository, and pip
+    # resolves it against the working directory, which repo2docker sets to the root.
+    first = (BINDER / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith(("-r ", "-e ")) for line in first)
+    assert set(p.name for p in BINDER.iterdir()) <= {"requirements.txt", "runtime.txt"}, \
+        "binder/ keeps only what differs from the root (postBuild is not needed: -e . installs the book)"
 
 
-def test_binder_uses_cpu_pytorch_and_installs_the_helpers():
-    reqs = (BINDER / "requirements.txt").read_text()
-    assert "download.pytorch.org/whl/cpu" in reqs, "Binder must use CPU builds of torch"
-    post = BINDER / "postBuild"
-    assert os.access(post, os.X_OK), "repo2docker runs postBuild only if it is executable"
-    assert post.read_text().startswith("#!"), "postBuild needs a shebang"
-    assert re.search(r"pip install .*-e \.", post.read_text()), "postBuild must install the helpers package"
+def test_binder_uses_cpu_pytorch():
+    options = [line for line, path in requirement_lines(BINDER / "requirements.txt") if line.startswith("--")]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in options, \
+        "Binder must use CPU builds of torch"
     assert re.fullmatch(r"python-3\.\d+\n?", (BINDER / "runtime.txt").read_text())
 
 
@@ -115,7 +329,7 @@ def test_badges_point_to_each_chapter_at_the_pinned_ref():
 
 def test_web_book_builds_without_warnings_and_shows_every_figure(tmp_path):
     jb = shutil.which("jupyter-book")
-    assert jb, "jupyter-book is a test dependency (requirements-test.txt)"
+    assert jb, 'jupyter-book comes with the docs extra: python -m pip install -e ".[docs]"'
     result = subprocess.run([jb, "build", str(ROOT), "--path-output", str(tmp_path), "--warningiserror",
                              "--keep-going", "--all"], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]

@@ -52,7 +52,7 @@ def _require_browser():
         try:
             import playwright.sync_api  # noqa: F401
         except ImportError:
-            problem = "the Python package playwright is missing: python -m pip install -r requirements.txt"
+            problem = 'the Python package playwright is missing: python -m pip install -e ".[browser]"'
     if problem:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must run the browser tests: {problem}")
