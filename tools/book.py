@@ -249,7 +249,8 @@ title: "{title}"
 author: "{author}"
 copyright: "2026"
 only_build_toc_files: true
-exclude_patterns: [_build, .venv, "**/.ipynb_checkpoints", tests, tools, helpers, benchmarks, binder, README.md]
+exclude_patterns: [_build, .venv, "**/.ipynb_checkpoints", .pytest_cache, .hypothesis, tests, tools, helpers,
+                   benchmarks, binder, artifacts, README.md]
 
 execute:
   execute_notebooks: "off"   # the committed notebooks already hold one clean run's outputs
