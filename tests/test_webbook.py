@@ -118,7 +118,7 @@ def test_launch_buttons_open_the_pinned_ref(site):
 def test_solutions_and_checks_are_folded(site):
     for stem, nb in chapter_notebooks():
         text = page(site, stem)
-        folded = re.findall(r'<details class="hide above-input">\s*<summary[^>]*>(.*?)</summary>', text, re.S)
+        folded = re.findall(r'<details class="[^"]*\bhide above-input">\s*<summary[^>]*>(.*?)</summary>', text, re.S)
         prompts = [re.sub(r"<[^>]+>|\s+", " ", f).strip() for f in folded]
         n_solutions = sum(exercises.is_solution(c) for c in nb.cells)
         n_checkers = sum(exercises.is_checker(c) for c in nb.cells)
@@ -152,11 +152,12 @@ def test_student_web_book_has_no_solution_and_no_check(student_site):
         code = code_text(page(student_site, stem))
         found = exercises.exercises_of(nb)
         hidden = {i for ex in found for i in [ex.solution, *ex.checkers]}
-        elsewhere = {line.strip() for i, c in enumerate(nb.cells) if i not in hidden for line in c.source.splitlines()}
+        elsewhere = {line.split("#")[0].strip() for i, c in enumerate(nb.cells) if i not in hidden
+                     for line in c.source.splitlines()}
         for ex in found:
             for i in [ex.solution, *ex.checkers]:
                 for line in nb.cells[i].source.splitlines():
-                    line = line.strip()
+                    line = line.split("#")[0].strip()
                     if len(line) > 12 and line not in elsewhere and not line.startswith(("#", "from helpers", "import ")) \
                             and not re.fullmatch(r"\w+ = None|return \w+|\)+", line):
                         assert line not in code, f"{stem}: {line!r} is on the student page"
