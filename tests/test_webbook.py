@@ -8,6 +8,7 @@ import html
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -94,6 +95,29 @@ def test_retarget_rewrites_tool_book_only(tmp_path, monkeypatch):
         book.set_target("git@github.com:x/y.git", "v1")
     with pytest.raises(SystemExit):
         book.set_target("https://github.com/x/y", "--upload-pack=evil")
+
+
+def test_retarget_command_repoints_every_badge_colab_cell_and_config(tmp_path):
+    for name in ("tools", "chapters"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "index.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    url, ref = "https://github.com/a-teacher/attribution-course", "v2.0"
+    result = subprocess.run([sys.executable, str(tmp_path / "tools" / "book.py"), "retarget", url, ref],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    old = book.github_slug()
+    for stem in book.existing_chapters():
+        nb = nbformat.read(tmp_path / "chapters" / f"{stem}.ipynb", as_version=4)
+        assert f"/a-teacher/attribution-course/blob/{ref}/chapters/{stem}.ipynb" in nb.cells[0].source
+        assert f"/gh/a-teacher/attribution-course/{ref}?labpath=" in nb.cells[0].source
+        assert f'"{url}", "{ref}"' in nb.cells[1].source
+        assert old not in nb.cells[0].source + nb.cells[1].source
+        original = nbformat.read(book.CHAPTERS_DIR / f"{stem}.ipynb", as_version=4)
+        assert [c.get("outputs") for c in nb.cells] == [c.get("outputs") for c in original.cells]
+    config = (tmp_path / "_config.yml").read_text()
+    assert f"url: {url}\n" in config and f"branch: {ref} " in config
+    assert old not in (tmp_path / "index.md").read_text() and url in (tmp_path / "index.md").read_text()
 
 
 # --- the built site ---------------------------------------------------------------
