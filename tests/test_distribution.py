@@ -1,5 +1,5 @@
-"""How the book is installed and the four ways it reaches readers: Binder, Colab, the web
-book, the student edition.
+"""How the book is installed and the ways it reaches readers: Binder, Colab, the student
+edition (the web book: test_webbook.py).
 
 Each part has a test here that fails when that part breaks. pyproject.toml is the one
 list of dependencies; requirements.txt is a reader's install; README.md's set-up lines
@@ -10,7 +10,6 @@ import importlib.metadata
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -325,23 +324,7 @@ def test_badges_point_to_each_chapter_at_the_pinned_ref():
         assert book.github_slug() in book.colab_url(stem) and book.github_slug() in book.binder_url(stem)
 
 
-# --- The web book (Jupyter Book 1.x) ---------------------------------------------
-
-def test_web_book_builds_without_warnings_and_shows_every_figure(tmp_path):
-    jb = shutil.which("jupyter-book")
-    assert jb, 'jupyter-book comes with the docs extra: python -m pip install -e ".[docs]"'
-    result = subprocess.run([jb, "build", str(ROOT), "--path-output", str(tmp_path), "--warningiserror",
-                             "--keep-going", "--all"], capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    html = tmp_path / "_build" / "html"
-    for stem in book.existing_chapters():
-        page = html / "chapters" / f"{stem}.html"
-        assert page.exists(), f"no page for {stem}"
-        nb = nbformat.read(ROOT / "chapters" / f"{stem}.ipynb", as_version=4)
-        figures = sum("image/png" in out.get("data", {}) for c in nb.cells for out in c.get("outputs", []))
-        shown = len(re.findall(r'<img[^>]+src="[^"]*\.png"', page.read_text()))
-        assert shown >= figures, f"{stem}: {figures} figures in the notebook, {shown} images on the page"
-        assert book.CHAPTERS[stem].split(":")[0] in page.read_text()
+# The web book's tests are in tests/test_webbook.py.
 
 
 # --- The classroom edition ---------------------------------------------------------
