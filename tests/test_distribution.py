@@ -140,7 +140,7 @@ def installed_closure(requirements):
 def not_provided(sources, requirements):
     """Third-party modules imported by the sources that the requirements do not install."""
     modules = {m for src in sources for m in imported_modules(src)}
-    local = {"helpers", "tools", "tests", "_models", "google", "__future__"}
+    local = {"helpers", "tools", "tests", "_models", "conftest", "google", "__future__"}
     third_party = modules - set(sys.stdlib_module_names) - local
     provided = installed_closure(requirements)
     owners = importlib.metadata.packages_distributions()
@@ -161,7 +161,7 @@ def test_the_readers_install_provides_every_module_the_chapters_and_helpers_impo
 
 def test_the_extras_provide_every_module_the_tests_import():
     reader = RUNTIME + requirements_in(ROOT / "requirements.txt")
-    for folder, extras in [("tests", ["test", "docs"]), ("tests/browser", ["test", "docs", "browser"]),
+    for folder, extras in [("tests", ["test", "docs", "teacher"]), ("tests/browser", ["test", "docs", "browser"]),
                            ("benchmarks", ["test"])]:
         sources = [p.read_text() for p in (ROOT / folder).glob("*.py")]
         missing = not_provided(sources, reader + [r for e in extras for r in EXTRAS[e]])
@@ -205,7 +205,7 @@ def test_readme_setup_is_two_lines_one_to_read_one_to_test():
     extras = re.search(r'-e "\.\[([a-z,]+)\]"', test)
     assert extras, f"the test line must install the book with its test extras: {test}"
     # python -m pytest builds the web book too (test_web_book_... below): it needs docs.
-    assert set(extras.group(1).split(",")) == {"test", "docs"}
+    assert set(extras.group(1).split(",")) == {"test", "docs", "teacher"}
     assert set(extras.group(1).split(",")) <= set(EXTRAS)
 
 
