@@ -112,7 +112,8 @@ def colour_scale(attribution, *, outlier_perc=2.0, signed=None):
         non-negative map:  "Reds"   on [0, v]      (white = 0)
 
     with v = ``clip_limit(attribution, outlier_perc)``. ``signed=None`` decides
-    from the data (`is_signed`); pass True/False to force one kind.
+    from the data (`is_signed`); pass True/False to force one kind. Used in
+    chapter 01 (one scale for several maps drawn with `heatmap`'s ``limit``).
     """
     signed = is_signed(attribution) if signed is None else bool(signed)
     limit = clip_limit(attribution, outlier_perc=outlier_perc)
