@@ -113,6 +113,12 @@ def course_notebook(nb, stem: str):
             cell.metadata["nbgrader"] = _meta(unique(f"answers-{stem[:2]}"), solution=True)
             cell.outputs, cell.execution_count = [], None
             out.append(cell)
+        elif cell.cell_type == "markdown" and "solution" in cell.metadata.get("tags", []):
+            # A model answer in prose is left out: the student's written answer goes in
+            # an ordinary cell (not autograded; the model answer stays with the teacher).
+            cell.source = "**Your answer:**"
+            cell.metadata["tags"] = [t for t in cell.metadata.get("tags", []) if t != "solution"]
+            out.append(cell)
         elif exercises.is_checker(cell):
             for group in exercises.checker_groups(cell.source):
                 test = nbformat.v4.new_code_cell(test_cell_source(group, names))

@@ -72,6 +72,9 @@ def placeholder(solution_source: str) -> str:
     return "\n".join(lines)
 
 
+MODEL_ANSWER_PLACEHOLDER = "**Your answer:** *(write it here; the model answer is in the full edition)*"
+
+
 def student_notebook(nb):
     """A copy of notebook ``nb`` with its solution cells replaced by placeholders."""
     nb = nbformat.from_dict(nb)
@@ -81,6 +84,10 @@ def student_notebook(nb):
             cell.source = placeholder(cell.source)
             cell.outputs = []
             cell.execution_count = None
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "solution"] + ["exercise"]
+        elif cell.cell_type == "markdown" and "solution" in cell.metadata.get("tags", []):
+            # A model answer in prose: the student writes their own in its place.
+            cell.source = MODEL_ANSWER_PLACEHOLDER
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "solution"] + ["exercise"]
         elif cell.cell_type == "code" and ("helpers.exercises" in cell.source or is_checker(cell)):
             cell.outputs = []  # the book's "correct" verdicts would give the answers away
