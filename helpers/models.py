@@ -237,11 +237,13 @@ class ONet(nn.Module):
 class FaceLogOdds(nn.Module):
     """``net(x)[:, 1] - net(x)[:, 0]``, shape (N, 1): the log-odds log p/(1 - p) of
     the face probability p = softmax(logits)[1] of an R-Net or O-Net (chapter 11).
-    The one score to explain for "is this a face": p = sigmoid(log-odds)."""
+    The one score to explain for "is this a face": p = sigmoid(log-odds). The
+    wrapper shares ``net``'s parameters and takes over its train/eval mode."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
+        self.train(net.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.net(x)
