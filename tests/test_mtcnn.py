@@ -108,6 +108,7 @@ def test_face_log_odds_is_the_logit_of_the_face_probability(face):
         log_odds = models.FaceLogOdds(onet)(x)[:, 0]
     torch.testing.assert_close(log_odds, log_p[:, 1] - log_p[:, 0], atol=1e-4, rtol=1e-5)
     assert log_odds[0] > 10 > 0 > log_odds[1]  # the face crop vs a mid-grey square
+    assert not models.FaceLogOdds(onet).training  # takes over the net's eval mode
 
 
 def test_landmarks_are_in_face_order(face):
