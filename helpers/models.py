@@ -294,7 +294,9 @@ def load_photo(name: str) -> torch.Tensor:
     return torch.from_numpy(pixels)
 
 
-def mtcnn_input(image: torch.Tensor, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+def mtcnn_input(
+    image: torch.Tensor, size: int | tuple[int, int] | None = None
+) -> torch.Tensor:
     """RGB pixels -> MTCNN's input: ``(pixel - 127.5) / 128``, shape (N, 3, h, w).
 
     ``image`` is a uint8 tensor (H, W, 3) or (N, H, W, 3) with values 0..255 (as
@@ -303,13 +305,18 @@ def mtcnn_input(image: torch.Tensor, size: int | tuple[int, int] | None = None) 
     does); the result is float32, roughly in [-1, 1].
     """
     if not isinstance(image, torch.Tensor):
-        raise TypeError(f"image must be a torch.Tensor of RGB pixels, got {type(image).__name__}")
+        kind = type(image).__name__
+        raise TypeError(f"image must be a torch.Tensor of RGB pixels, got {kind}")
     if image.dtype != torch.uint8:
-        raise TypeError(f"image must have dtype torch.uint8 (pixels 0..255), got {image.dtype}")
+        raise TypeError(
+            f"image must have dtype torch.uint8 (pixels 0..255), got {image.dtype}"
+        )
     if image.ndim == 3:
         image = image.unsqueeze(0)
     if image.ndim != 4 or image.shape[-1] != 3:
-        raise ValueError(f"image must have shape (H, W, 3) or (N, H, W, 3), got {tuple(image.shape)}")
+        raise ValueError(
+            f"image must have shape (H, W, 3) or (N, H, W, 3), got {tuple(image.shape)}"
+        )
     x = image.permute(0, 3, 1, 2).float()
     if size is not None:
         x = torch.nn.functional.interpolate(x, size=size, mode="area")

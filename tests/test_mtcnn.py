@@ -8,6 +8,7 @@ on the same inputs, so a wrong layer order, pooling mode or flattening order in
 ``helpers.models`` fails here. The tolerance (5e-5) is far above float32 round-off
 on another CPU (about 1e-6 here) and far below the effect of any such mistake.
 """
+
 import shutil
 
 import pytest
@@ -16,18 +17,34 @@ import torch
 from helpers import data, models
 
 TOL = dict(atol=5e-5, rtol=0)
-FACE = (slice(34, 85), slice(88, 139))  # rows, columns of the astronaut's face (51 x 51)
+FACE = (
+    slice(34, 85),
+    slice(88, 139),
+)  # rows, columns of the astronaut's face (51 x 51)
 
 # P-Net on the astronaut photo resized to 52 x 52: the window at row 3, column 8.
 PNET_WINDOW = (3, 8)
 PNET_REFERENCE = {"p_face": 0.999673, "box": [0.166401, 0.045983, -0.089443, 0.006602]}
 # R-Net on the face crop resized to 24 x 24, O-Net on it resized to 48 x 48.
-RNET_REFERENCE = {"p_face": 0.999220, "box": [0.030724, -0.093641, -0.108838, -0.033863]}
+RNET_REFERENCE = {
+    "p_face": 0.999220,
+    "box": [0.030724, -0.093641, -0.108838, -0.033863],
+}
 ONET_REFERENCE = {
     "p_face": 0.999999,
     "box": [0.025437, -0.077274, -0.103166, 0.017034],
-    "landmarks": [0.272525, 0.691070, 0.468620, 0.249429, 0.666979,
-                  0.312688, 0.342678, 0.595703, 0.690071, 0.721990],
+    "landmarks": [
+        0.272525,
+        0.691070,
+        0.468620,
+        0.249429,
+        0.666979,
+        0.312688,
+        0.342678,
+        0.595703,
+        0.690071,
+        0.721990,
+    ],
 }
 
 
@@ -42,7 +59,9 @@ def face(photo):
 
 
 def _close(actual, expected):
-    torch.testing.assert_close(actual, torch.tensor(expected, dtype=actual.dtype), **TOL)
+    torch.testing.assert_close(
+        actual, torch.tensor(expected, dtype=actual.dtype), **TOL
+    )
 
 
 @pytest.mark.parametrize("name", models.MTCNN_NETS)
@@ -65,7 +84,10 @@ def test_output_shapes():
         assert onet(torch.zeros(5, 3, 48, 48)).shape == (5, 16)
         assert models.FaceLogOdds(onet)(torch.zeros(5, 3, 48, 48)).shape == (5, 1)
     assert len(models.ONET_OUTPUTS) == 16
-    assert models.ONET_OUTPUTS[6] == "left_eye_x" and models.ONET_OUTPUTS[11] == "left_eye_y"
+    assert (
+        models.ONET_OUTPUTS[6] == "left_eye_x"
+        and models.ONET_OUTPUTS[11] == "left_eye_y"
+    )
 
 
 def test_pnet_reference(photo):
@@ -106,7 +128,9 @@ def test_face_log_odds_is_the_logit_of_the_face_probability(face):
     with torch.no_grad():
         log_p = onet(x)[:, :2].log_softmax(1)  # log(1 - p), log p, accurate near p = 1
         log_odds = models.FaceLogOdds(onet)(x)[:, 0]
-    torch.testing.assert_close(log_odds, log_p[:, 1] - log_p[:, 0], atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(
+        log_odds, log_p[:, 1] - log_p[:, 0], atol=1e-4, rtol=1e-5
+    )
     assert log_odds[0] > 10 > 0 > log_odds[1]  # the face crop vs a mid-grey square
     assert not models.FaceLogOdds(onet).training  # takes over the net's eval mode
 
@@ -115,8 +139,10 @@ def test_landmarks_are_in_face_order(face):
     with torch.no_grad():
         out = models.load_mtcnn("onet")(models.mtcnn_input(face, 48))[0]
     x, y = out[6:11], out[11:16]
-    assert x[0] < x[2] < x[1] and x[3] < x[4]   # the image's left eye/mouth corner first
-    assert max(y[0], y[1]) < y[2] < min(y[3], y[4])  # eyes above the nose above the mouth
+    assert x[0] < x[2] < x[1] and x[3] < x[4]  # the image's left eye/mouth corner first
+    assert (
+        max(y[0], y[1]) < y[2] < min(y[3], y[4])
+    )  # eyes above the nose above the mouth
 
 
 @pytest.mark.parametrize("name", models.MTCNN_NETS)
@@ -128,7 +154,9 @@ def test_tampered_weights_are_rejected_naming_the_file(name, tmp_path, monkeypat
     state["conv1.weight"][0, 0, 0, 0] += 1e-3
     torch.save(state, path)
     monkeypatch.setattr(data, "DATA_DIR", copy)
-    with pytest.raises(ValueError, match=rf"checksum mismatch for data file 'mtcnn/{name}.pt'"):
+    with pytest.raises(
+        ValueError, match=rf"checksum mismatch for data file 'mtcnn/{name}.pt'"
+    ):
         models.load_mtcnn(name)
 
 
@@ -163,7 +191,9 @@ def test_mtcnn_input_scaling_and_shape():
     torch.testing.assert_close(x.flatten(), torch.tensor([-127.5, 127.5, 0.5]) / 128)
     big = torch.full((2, 8, 6, 3), 7, dtype=torch.uint8)
     assert models.mtcnn_input(big, (4, 3)).shape == (2, 3, 4, 3)
-    torch.testing.assert_close(models.mtcnn_input(big, 2), torch.full((2, 3, 2, 2), -120.5 / 128))
+    torch.testing.assert_close(
+        models.mtcnn_input(big, 2), torch.full((2, 3, 2, 2), -120.5 / 128)
+    )
 
 
 def test_bad_arguments_name_what_was_expected():

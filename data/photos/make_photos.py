@@ -11,6 +11,7 @@ Each photo is downscaled by an integer factor with box (area) averaging and save
 as a lossless PNG, so every machine decodes the same pixels. Credits and licences:
 data/README.md. Then append the new SHA-256 lines to data/checksums.sha256.
 """
+
 import sys
 from pathlib import Path
 
@@ -32,7 +33,9 @@ def main(wheels: Path) -> None:
         with Image.open(wheels / source) as image:
             image = image.convert("RGB")
             size = (image.width // factor, image.height // factor)
-            image.resize(size, Image.Resampling.BOX).save(out / f"{name}.png", optimize=True)
+            image.resize(size, Image.Resampling.BOX).save(
+                out / f"{name}.png", optimize=True
+            )
         print(f"{name}.png: {size[0]}x{size[1]}")
 
 
