@@ -142,3 +142,228 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """The share of examples whose highest logit is the label.
     Used in chapters 00, 02, 08 and 09."""
     return (model(x).argmax(1) == y).float().mean().item()
+
+
+# ---------------------------------------------------------------------------------
+# MTCNN (Zhang et al. 2016), chapter 11
+# ---------------------------------------------------------------------------------
+# The three networks of the cascade of Zhang, Zhang, Li & Qiao 2016, "Joint Face
+# Detection and Alignment Using Multitask Cascaded Convolutional Networks" (IEEE
+# Signal Processing Letters 23(10)), Fig. 2: 3x3 convolutions, PReLU, max-pooling
+# and dense layers. The layer names are those of facenet-pytorch (Esler 2019, MIT),
+# whose state dicts ship unchanged in data/mtcnn/ (provenance in data/README.md).
+#
+# Input: RGB images scaled as (pixel - 127.5) / 128 (``mtcnn_input``), shape
+# (N, 3, H, W) with H = W = 12 (P-Net; larger images give a map), 24 (R-Net) or
+# 48 (O-Net). Output: ONE tensor per network, the heads concatenated on dim 1, so
+# that every output is a ``target`` for helpers.attribution and Captum:
+#   columns 0, 1  face classification logits (non-face, face); p(face) is their
+#                 softmax, and log p/(1-p) = logit 1 - logit 0 (``face_log_odds``)
+#   columns 2-5   bounding-box offsets (x1, y1, x2, y2), as fractions of the window
+#   columns 6-15  O-Net only: five landmarks as fractions of the window, x first
+#                 (columns 6-10: x of left eye, right eye, nose, left and right
+#                 mouth corner, "left" meaning the image's left), then y (11-15).
+# P-Net is fully convolutional: its output is (N, 6, h, w), one 12x12 window per
+# position, stride 2.
+
+import numpy as np  # noqa: E402  (this section's own import, kept beside it)
+
+MTCNN_NETS = ("pnet", "rnet", "onet")
+MTCNN_SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+ONET_OUTPUTS = (
+    ("not_face_logit", "face_logit", "box_x1", "box_y1", "box_x2", "box_y2")
+    + tuple(f"{name}_x" for name in LANDMARKS)
+    + tuple(f"{name}_y" for name in LANDMARKS)
+)
+
+
+def _flatten_transposed(a: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, W*H*C) in the order (W, H, C): the order of the original
+    Caffe weights, which were trained on transposed images (MATLAB is column-major),
+    kept through the TensorFlow and PyTorch conversions."""
+    return a.permute(0, 3, 2, 1).reshape(len(a), -1)
+
+
+class PNet(nn.Module):
+    """MTCNN's Proposal Network: a fully convolutional net over 12x12 windows.
+
+    conv 3x3 (10) - PReLU - max-pool 2/2 - conv 3x3 (16) - PReLU - conv 3x3 (32) -
+    PReLU - two 1x1 convolutions: face logits (2) and box offsets (4).
+    (N, 3, H, W) -> (N, 6, h, w), h = ceil((H - 2) / 2) - 4.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
+        self.prelu1 = nn.PReLU(10)
+        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv2 = nn.Conv2d(10, 16, kernel_size=3)
+        self.prelu2 = nn.PReLU(16)
+        self.conv3 = nn.Conv2d(16, 32, kernel_size=3)
+        self.prelu3 = nn.PReLU(32)
+        self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)  # face classification
+        self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)  # bounding-box regression
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.pool1(self.prelu1(self.conv1(x)))
+        a = self.prelu3(self.conv3(self.prelu2(self.conv2(a))))
+        return torch.cat([self.conv4_1(a), self.conv4_2(a)], dim=1)
+
+
+class RNet(nn.Module):
+    """MTCNN's Refine Network on 24x24 crops.
+
+    conv 3x3 (28) - PReLU - max-pool 3/2 - conv 3x3 (48) - PReLU - max-pool 3/2 -
+    conv 2x2 (64) - PReLU - dense 128 - PReLU - dense heads: face logits (2) and box
+    offsets (4). (N, 3, 24, 24) -> (N, 6).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 28, kernel_size=3)
+        self.prelu1 = nn.PReLU(28)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2 = nn.Conv2d(28, 48, kernel_size=3)
+        self.prelu2 = nn.PReLU(48)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3 = nn.Conv2d(48, 64, kernel_size=2)
+        self.prelu3 = nn.PReLU(64)
+        self.dense4 = nn.Linear(576, 128)
+        self.prelu4 = nn.PReLU(128)
+        self.dense5_1 = nn.Linear(128, 2)  # face classification
+        self.dense5_2 = nn.Linear(128, 4)  # bounding-box regression
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.pool1(self.prelu1(self.conv1(x)))
+        a = self.pool2(self.prelu2(self.conv2(a)))
+        a = self.prelu3(self.conv3(a))
+        a = self.prelu4(self.dense4(_flatten_transposed(a)))
+        return torch.cat([self.dense5_1(a), self.dense5_2(a)], dim=1)
+
+
+class ONet(nn.Module):
+    """MTCNN's Output Network on 48x48 crops.
+
+    conv 3x3 (32) - PReLU - max-pool 3/2 - conv 3x3 (64) - PReLU - max-pool 3/2 -
+    conv 3x3 (64) - PReLU - max-pool 2/2 - conv 2x2 (128) - PReLU (the last
+    convolution, 3x3 positions: ``prelu4`` is the Grad-CAM layer) - dense 256 -
+    PReLU - dense heads: face logits (2), box offsets (4), five landmarks (10).
+    (N, 3, 48, 48) -> (N, 16), columns named in ``ONET_OUTPUTS``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, kernel_size=3)
+        self.prelu1 = nn.PReLU(32)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
+        self.prelu2 = nn.PReLU(64)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3 = nn.Conv2d(64, 64, kernel_size=3)
+        self.prelu3 = nn.PReLU(64)
+        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv4 = nn.Conv2d(64, 128, kernel_size=2)
+        self.prelu4 = nn.PReLU(128)
+        self.dense5 = nn.Linear(1152, 256)
+        self.prelu5 = nn.PReLU(256)
+        self.dense6_1 = nn.Linear(256, 2)   # face classification
+        self.dense6_2 = nn.Linear(256, 4)   # bounding-box regression
+        self.dense6_3 = nn.Linear(256, 10)  # facial landmarks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.pool1(self.prelu1(self.conv1(x)))
+        a = self.pool2(self.prelu2(self.conv2(a)))
+        a = self.pool3(self.prelu3(self.conv3(a)))
+        a = self.prelu4(self.conv4(a))
+        a = self.prelu5(self.dense5(_flatten_transposed(a)))
+        return torch.cat([self.dense6_1(a), self.dense6_2(a), self.dense6_3(a)], dim=1)
+
+
+class FaceLogOdds(nn.Module):
+    """``net(x)[:, 1] - net(x)[:, 0]``, shape (N, 1): the log-odds log p/(1 - p) of
+    the face probability p = softmax(logits)[1] of an R-Net or O-Net (chapter 11).
+    The one score to explain for "is this a face": p = sigmoid(log-odds). The
+    wrapper shares ``net``'s parameters and takes over its train/eval mode."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.train(net.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.net(x)
+        return (logits[:, 1] - logits[:, 0]).unsqueeze(1)
+
+
+def build_mtcnn(name: str) -> nn.Module:
+    """A freshly initialised (untrained) P-Net, R-Net or O-Net, in eval mode
+    (PyTorch's default initialisation; seed torch's global RNG first)."""
+    builders = {"pnet": PNet, "rnet": RNet, "onet": ONet}
+    if not isinstance(name, str):
+        raise TypeError(f"name must be one of {MTCNN_NETS}, got {type(name).__name__}")
+    if name not in builders:
+        raise ValueError(f"name must be one of {MTCNN_NETS}, got {name!r}")
+    return builders[name]().eval()
+
+
+def load_mtcnn(name: str) -> nn.Module:
+    """MTCNN's pretrained ``name`` ("pnet", "rnet" or "onet"), in eval mode.
+
+    The state dict ``data/mtcnn/<name>.pt`` (facenet-pytorch 2.6.0's file, byte for
+    byte) is checked against ``data/checksums.sha256`` before it is read -- a
+    mismatch raises ValueError naming the file -- and loaded with
+    ``torch.load(..., weights_only=True)``, so it can hold tensors only, never code.
+    """
+    net = build_mtcnn(name)
+    path = data.verified_path(f"mtcnn/{name}.pt")
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.eval()
+
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "china", "flower")
+
+
+def load_photo(name: str) -> torch.Tensor:
+    """A shipped photograph ``data/photos/<name>.png`` (one of ``PHOTOS``; credits
+    and licences in data/README.md) as a uint8 tensor of shape (H, W, 3), checked
+    against its SHA-256 first. Pillow decodes it (PNG: lossless, so every machine
+    gets the same pixels)."""
+    from PIL import Image  # Pillow is a dependency of matplotlib
+
+    if not isinstance(name, str):
+        raise TypeError(f"name must be one of {PHOTOS}, got {type(name).__name__}")
+    if name not in PHOTOS:
+        raise ValueError(f"name must be one of {PHOTOS}, got {name!r}")
+    with Image.open(data.verified_path(f"photos/{name}.png")) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    return torch.from_numpy(pixels)
+
+
+def mtcnn_input(
+    image: torch.Tensor, size: int | tuple[int, int] | None = None
+) -> torch.Tensor:
+    """RGB pixels -> MTCNN's input: ``(pixel - 127.5) / 128``, shape (N, 3, h, w).
+
+    ``image`` is a uint8 tensor (H, W, 3) or (N, H, W, 3) with values 0..255 (as
+    ``load_photo`` gives). With ``size`` the image is first resized to (size, size)
+    or (h, w) by area averaging (``F.interpolate(mode="area")``, as facenet-pytorch
+    does); the result is float32, roughly in [-1, 1].
+    """
+    if not isinstance(image, torch.Tensor):
+        kind = type(image).__name__
+        raise TypeError(f"image must be a torch.Tensor of RGB pixels, got {kind}")
+    if image.dtype != torch.uint8:
+        raise TypeError(
+            f"image must have dtype torch.uint8 (pixels 0..255), got {image.dtype}"
+        )
+    if image.ndim == 3:
+        image = image.unsqueeze(0)
+    if image.ndim != 4 or image.shape[-1] != 3:
+        raise ValueError(
+            f"image must have shape (H, W, 3) or (N, H, W, 3), got {tuple(image.shape)}"
+        )
+    x = image.permute(0, 3, 1, 2).float()
+    if size is not None:
+        x = torch.nn.functional.interpolate(x, size=size, mode="area")
+    return (x - 127.5) / 128.0
