@@ -326,13 +326,16 @@ def smoothgrad(
     # j = 0, 1, ...; its rows are numbered r = j N + n. They are made only when
     # their chunk is evaluated, so memory holds one chunk's worth, not all samples.
     n_examples = len(x)
-    waiting = x[:0]  # noisy rows made but not evaluated yet
+    pending, n_pending = [], 0  # noisy rows made but not evaluated yet, in order
     sums = sums_of_squares = None
     for rows in _chunks(samples * n_examples, batch_size):
         size = rows.stop - rows.start
-        while len(waiting) < size:
-            waiting = torch.cat([waiting, x + sigma * _randn(x.shape, generator, x)])
-        noisy, waiting = waiting[:size], waiting[size:]
+        while n_pending < size:
+            pending.append(x + sigma * _randn(x.shape, generator, x))
+            n_pending += n_examples
+        ready = torch.cat(pending)  # one copy per chunk
+        noisy, rest = ready[:size], ready[size:]
+        pending, n_pending = [rest], len(rest)
         n = torch.arange(rows.start, rows.stop, device=x.device) % n_examples
         attr = method(model, noisy, _take(target, n))
         if sums is None:
