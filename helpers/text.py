@@ -7,7 +7,7 @@
   sign of the summed modified valences (ties are never generated) and
   ``true_contributions`` gives every token's contribution by construction.
 * **Models.** ``BagOfEmbeddings`` (a sum of token embeddings and a linear readout)
-  and ``TinyTransformer`` (2 pre-LayerNorm encoder layers, 4 heads, a [CLS]
+  and ``TinyTransformer`` (2 pre-LayerNorm encoder layers, 4 heads, a mean
   readout), both mapping token ids (N, T) to one logit per review (N,) -- "positive"
   when > 0. ``load_pretrained(name)`` loads the shipped weights after checking their
   SHA-256 (``tools/train_text_models.py`` trains them).
@@ -180,7 +180,7 @@ class Reviews(NamedTuple):
     truth: torch.Tensor
 
 
-_PHRASE_P = (0.35, 0.2, 0.3, 0.15)  # w, very w, not w, not very w
+_PHRASE_P = (0.5, 0.25, 0.15, 0.1)  # w, very w, not w, not very w
 
 
 def _draw(rng, n):
@@ -211,7 +211,7 @@ def make_reviews(n, seed):
     """``n`` reviews generated from ``seed`` (numpy's PCG64: the same on every machine).
 
     Each review has 1-3 sentiment phrases (``w``, ``very w``, ``not w``, ``not very
-    w`` with probabilities 0.35, 0.2, 0.3, 0.15; negators, intensifiers and words drawn
+    w`` with probabilities 0.5, 0.25, 0.15, 0.1; negators, intensifiers and words drawn
     uniformly), at least one filler word, 4-15 words in all, in random order. Reviews
     whose total is 0 are drawn again (from the same stream), so the label (sign of the
     total) has no ties. Returns ``Reviews(tokens, label, truth)``.
@@ -315,11 +315,12 @@ class Block(nn.Module):
 
 
 class TinyTransformer(nn.Module):
-    """A 2-layer pre-LayerNorm transformer encoder with a [CLS] readout.
+    """A 2-layer pre-LayerNorm transformer encoder with a mean readout.
 
     e_t = embedding(token_t); h_0 = e + p (learned position embeddings p_t); two
     blocks (4 heads, model width 32, ReLU feed-forward width 64); logit =
-    w . LN(h_2[CLS]) + b. No dropout and no attention mask: [PAD] is an ordinary token.
+    w . mean_t LN(h_2)_t + b over all 16 positions. No dropout and no attention mask:
+    [PAD] is an ordinary token.
     ``forward_embeddings(e, conservative=True)`` detaches attention probabilities and
     LayerNorm denominators (Ali et al. 2022); ``return_attention=True`` also returns
     the attention probabilities, (N, layers, heads, T, T).
@@ -339,7 +340,7 @@ class TinyTransformer(nn.Module):
         for block in self.blocks:
             h, probs = block(h, conservative)
             maps.append(probs)
-        logit = self.readout(self.norm(h[:, 0], conservative)).squeeze(1)
+        logit = self.readout(self.norm(h, conservative).mean(1)).squeeze(1)
         return (logit, torch.stack(maps, 1)) if return_attention else logit
 
     def forward(self, tokens):
@@ -554,24 +555,28 @@ def attention_maps(model, tokens):
 
 
 def raw_attention(model, tokens):
-    """The last layer's attention from [CLS] to every token, averaged over heads, (N, T).
+    """The attention each token receives in the last layer, (N, T): the attention
+    probabilities averaged over heads and over the attending positions (the mean readout
+    reads every position).
 
     Non-negative and summing to 1 per review: a distribution, not a signed score
     (Jain & Wallace 2019, NAACL; Wiegreffe & Pinter 2019, EMNLP)."""
-    return attention_maps(model, tokens)[:, -1].mean(1)[:, 0]
+    return attention_maps(model, tokens)[:, -1].mean(1).mean(1)
 
 
 def attention_rollout(model, tokens):
-    """Attention rollout (Abnar & Zuidema 2020, ACL), the [CLS] row, (N, T).
+    """Attention rollout (Abnar & Zuidema 2020, ACL), (N, T).
 
     Per layer l the head-averaged attention with the residual added, A_l' = (A_l + I)/2
-    (rows still sum to 1); the rollout is the product A_L' ... A_1', read at [CLS]."""
+    (rows still sum to 1); the rollout is the product A_L' ... A_1'. Its rows are
+    averaged over the positions, as the mean readout averages them (for a [CLS]
+    readout one would take the [CLS] row)."""
     maps = attention_maps(model, tokens).mean(2)   # (N, L, T, T)
     eye = torch.eye(maps.shape[-1], dtype=maps.dtype)
     rolled = eye.expand(len(maps), -1, -1)
     for layer in range(maps.shape[1]):
         rolled = (0.5 * maps[:, layer] + 0.5 * eye) @ rolled
-    return rolled[:, 0]
+    return rolled.mean(1)
 
 
 # --- scores against the truth --------------------------------------------------------
