@@ -414,7 +414,9 @@ def _embedding_gradients(model, e, target, conservative=False):
 def _prepare(model, tokens, target):
     _check_text_model(model)
     tokens = _check_batch(tokens)
-    return tokens, check_target(target, len(tokens)), embed(model, tokens)
+    with torch.no_grad():
+        e = model.embedding(tokens)
+    return tokens, check_target(target, len(tokens)), e
 
 
 def gradient(model, tokens, target=None, *, reduce="norm"):

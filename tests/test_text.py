@@ -148,7 +148,7 @@ def test_integrated_gradients_completeness():
         change = model(tokens) - model(reference)
     gaps = [(text.integrated_gradients(model, tokens, baseline=text.MASK, steps=steps).sum(1)
              - change).abs().max().item() for steps in (8, 512)]
-    assert gaps[1] < 1e-4 and gaps[1] < gaps[0]
+    assert gaps[1] < 1e-3 and gaps[1] < gaps[0] / 10
 
 
 def test_input_x_gradient_matches_captum(transformer, reviews):
