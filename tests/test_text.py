@@ -283,7 +283,7 @@ def test_bad_other_arguments(transformer):
     with pytest.raises(ValueError, match="target out of range"):
         text.input_x_gradient(transformer, tokens, target=3)
     with pytest.raises(TypeError, match="model must have an nn.Embedding"):
-        text.input_x_gradient(torch.nn.Linear(3, 1), tokens)
+        text.input_x_gradient(torch.nn.Linear(3, 1).eval(), tokens)
     with pytest.raises(TypeError, match="model must be a TinyTransformer"):
         text.raw_attention(text.BagOfEmbeddings().eval(), tokens)
     with pytest.raises(ValueError, match="truth must have the shape of tokens"):
