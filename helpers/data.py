@@ -1,12 +1,16 @@
-"""The book's three data sets, loaded as tensors.
+"""The book's data sets, loaded as tensors.
 
 * ``load_digits``     -- the 8x8 handwritten digits (UCI optical digits as bundled by
   scikit-learn), shipped in ``data/digits.npz``.
 * ``load_synthetic``  -- synthetic 32x32 images whose class is decided by one planted
-  shape, with the shape's pixels as a ground-truth mask; generated from a seed by
-  ``make_synthetic`` (nothing to download, identical on every machine).
+  upright glyph among two upside-down distractors, with the glyph's pixels as a
+  ground-truth mask (and the distractors' and a Clever Hans mark's, on request);
+  generated from a seed by ``make_synthetic`` (nothing to download, identical on
+  every machine).
 * ``load_tabular``    -- a small tabular regression set (house prices) with named
   features, shipped in ``data/tabular.csv``.
+* ``load_diabetes``   -- the diabetes data of Efron et al. 2004 (442 patients, 10
+  baseline variables, disease progression), shipped in ``data/diabetes.csv``.
 
 Every loader returns a :class:`Split` ``(x, y, mask)``; shapes, dtypes and value
 ranges are in each loader's docstring. ``data/README.md`` states provenance and
@@ -41,6 +45,10 @@ TABULAR_FEATURES = (
     "energy_score",
 )
 TABULAR_TARGET = "price_k_eur"
+DIABETES_FEATURES = ("age", "sex", "bmi", "bp", "s1_tc", "s2_ldl", "s3_hdl", "s4_tch",
+                     "s5_ltg", "s6_glu")
+DIABETES_TARGET = "progression"
+DIABETES_TEST_ROWS = 88
 
 
 class Split(NamedTuple):
@@ -367,3 +375,50 @@ def make_tabular(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
              + 0.3 * energy + rng.normal(0, 15, n))
     x = np.stack([area, bedrooms, age, distance, garden, energy], axis=1)
     return np.round(x, 2), np.round(price, 1)
+
+
+# --- the diabetes set -------------------------------------------------------------
+
+def _read_diabetes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with open(verified_path("diabetes.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    x = np.array([[float(r[name]) for name in DIABETES_FEATURES] for r in rows])
+    y = np.array([float(r[DIABETES_TARGET]) for r in rows])
+    is_test = np.array([r["split"] == "test" for r in rows])
+    return x, y, is_test
+
+
+def diabetes_raw(split: str = "test") -> Split:
+    """The diabetes data in its original units (float64): ``x`` (N, 10), ``y`` (N,)."""
+    _check_split(split)
+    x, y, is_test = _read_diabetes()
+    keep = is_test if split == "test" else ~is_test
+    return Split(torch.from_numpy(x[keep]), torch.from_numpy(y[keep]))
+
+
+def diabetes_scaling() -> tuple[torch.Tensor, torch.Tensor]:
+    """The training split's per-feature mean and standard deviation (float32, (10,);
+    the standard deviation divides by N, not N - 1)."""
+    x, _, is_test = _read_diabetes()
+    train = x[~is_test]
+    return (torch.tensor(train.mean(0), dtype=torch.float32),
+            torch.tensor(train.std(0), dtype=torch.float32))
+
+
+def load_diabetes(split: str = "test") -> Split:
+    """The diabetes data of Efron, Hastie, Johnstone, Tibshirani 2004 ("Least Angle
+    Regression", Annals of Statistics), as bundled with scikit-learn: 442 patients,
+    10 baseline variables (``DIABETES_FEATURES``: age, sex, body mass index, mean
+    blood pressure and six blood serum measurements) and a measure of disease
+    progression one year later.
+
+    ``x`` float32 (N, 10): each variable minus its *training* mean, divided by its
+    training standard deviation (``diabetes_scaling``; x = 0 is the average training
+    patient). ``y`` float32 (N,): the progression in its original units (25..346).
+    The split is fixed in ``data/diabetes.csv``: 354 training and 88 test rows
+    (a seeded permutation, tools/make_data.py). ``diabetes_raw`` gives the
+    original units.
+    """
+    raw = diabetes_raw(split)
+    mean, std = diabetes_scaling()
+    return Split((raw.x.float() - mean) / std, raw.y.float())

@@ -117,6 +117,17 @@ def tabular_linear() -> nn.Sequential:
     return nn.Sequential(nn.Linear(len(data.TABULAR_FEATURES), 1))
 
 
+def diabetes_mlp() -> nn.Sequential:
+    """A small MLP for the diabetes data (``data.load_diabetes``): the 10 standardised
+    baseline variables -> 32 -> 16 -> 1, ReLU between layers; the output is the
+    predicted disease progression in its original units, (N, 1)."""
+    return nn.Sequential(
+        nn.Linear(len(data.DIABETES_FEATURES), 32), nn.ReLU(),
+        nn.Linear(32, 16), nn.ReLU(),
+        nn.Linear(16, 1),
+    )
+
+
 # name -> (builder, data set it was trained on); weights live in data/models/<name>.pt
 PRETRAINED = {
     "digits_mlp": (lambda: digits_mlp(), "digits"),
@@ -127,6 +138,7 @@ PRETRAINED = {
     "synthetic_cnn_hans": (synthetic_cnn, "synthetic_hans"),
     "synthetic_cnn_shuffled": (synthetic_cnn, "synthetic_shuffled"),
     "tabular_linear": (tabular_linear, "tabular"),
+    "diabetes_mlp": (diabetes_mlp, "diabetes"),
 }
 
 
