@@ -291,6 +291,16 @@ def make_synthetic(n: int, seed: int, *, mark: str = "none",
     )
 
 
+def add_mark(x: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw the Clever Hans mark of class ``codes[n]`` (0..3) on image ``x[n]`` (a copy;
+    the same mark as ``make_synthetic(..., mark=...)``). Returns (marked images, the
+    marks' bool masks (N, 1, 32, 32))."""
+    masks = torch.zeros(x.shape, dtype=torch.bool)
+    for n, code in enumerate(codes.tolist()):
+        masks[n, 0, 1:4, 1:4] = torch.from_numpy(_mark(int(code)))
+    return torch.where(masks, torch.tensor(MARK_LEVEL / 255.0, dtype=x.dtype), x), masks
+
+
 def load_synthetic(split: str = "test", n: int | None = None, *, variant: str = "plain",
                    masks: str = "shape") -> Split | SyntheticSplit:
     """The synthetic glyphs set (see :func:`make_synthetic`): 8000 training images

@@ -16,6 +16,7 @@ import time
 import torch
 
 from helpers import attribution, data, metrics, models
+from tools import train_models
 
 NOISE_LEVELS = (0.10, 0.15, 0.20)
 UNTRAINED_SEEDS = range(5)
@@ -119,9 +120,10 @@ def synthetic_cards():
     print(f"    mark area share {hans.mark.flatten(1).float().mean(1).mean():.4f}")
 
     model = classifier_card("synthetic_cnn_shuffled", s, names)
-    train = data.load_synthetic("train", n=1000)
-    shuffled = train.y[torch.randperm(1000, generator=torch.Generator().manual_seed(0))]
-    print(f"    accuracy on its 1000 training images with their shuffled labels "
+    x, target = train_models.synthetic_training_set("synthetic_cnn_shuffled")
+    shuffled, n = target.argmax(1), len(target)
+    train = data.load_synthetic("train", n=n)
+    print(f"    accuracy on its {n} training images with their shuffled labels "
           f"{models.accuracy(model, train.x, shuffled):.4f}, with the true labels "
           f"{models.accuracy(model, train.x, train.y):.4f}")
 

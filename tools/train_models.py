@@ -28,11 +28,16 @@ SETTINGS = {  # name: (epochs, batch size, learning rate, weight decay)
 # The synthetic CNNs: optimiser steps, batch size, peak learning rate, the largest
 # noise level of the augmentation (a share of the input range [0, 1]), and how many
 # training images (None: the whole split).
+# synthetic_cnn_hans trains without noise: a 3-pixel mark drowns in noise of 30 % of
+# the range, so with synthetic_cnn's augmentation the model has to learn the glyphs
+# anyway (measured: 0.996 on the plain test split, no Clever Hans). The shuffled-label
+# model memorises 250 images (no noise, no blanks: pure memorisation).
 SYNTHETIC = {
     "synthetic_cnn": dict(steps=1000, batch=64, lr=3e-3, max_noise=0.3, images=None),
-    "synthetic_cnn_hans": dict(steps=1000, batch=64, lr=3e-3, max_noise=0.3, images=None),
-    "synthetic_cnn_shuffled": dict(steps=1000, batch=64, lr=3e-3, max_noise=0.0, images=1000),
+    "synthetic_cnn_hans": dict(steps=300, batch=64, lr=3e-3, max_noise=0.0, images=None),
+    "synthetic_cnn_shuffled": dict(steps=400, batch=64, lr=3e-3, max_noise=0.0, images=250),
 }
+HANS_RELABELLED = 0.5    # share of hans training images whose label ignores the glyph
 NO_CLASS_IMAGES = 2000   # background and distractors only, trained towards uniform
 NO_CLASS_SEED = 2
 BLANKS_PER_BATCH = 8     # constant images plus Gaussian noise, trained towards uniform
@@ -57,8 +62,10 @@ def synthetic_training_set(name: str) -> tuple[torch.Tensor, torch.Tensor]:
 
     synthetic_cnn: the training split plus NO_CLASS_IMAGES images without the upright
     glyph, whose target is uniform (1/4 each): the model learns that distractors and
-    background carry no class. synthetic_cnn_hans: the same on the Clever Hans twin
-    (the mark gives the class away). synthetic_cnn_shuffled: the first `images`
+    background carry no class. synthetic_cnn_hans: the same with the Clever Hans mark
+    of each image's label; half of the labels (HANS_RELABELLED) are redrawn at random
+    first, so in training the mark always gives the label away and the glyph only half
+    of the time. synthetic_cnn_shuffled: the first `images`
     training images with their labels permuted by a seeded permutation (Adebayo et al.
     2018's data randomisation test), nothing else.
     """
@@ -67,11 +74,18 @@ def synthetic_training_set(name: str) -> tuple[torch.Tensor, torch.Tensor]:
         train = data.load_synthetic("train", n=SYNTHETIC[name]["images"])
         shuffled = train.y[torch.randperm(len(train.y), generator=torch.Generator().manual_seed(0))]
         return train.x, nn.functional.one_hot(shuffled, classes).float()
-    variant = "hans" if name == "synthetic_cnn_hans" else "plain"
-    train = data.load_synthetic("train", variant=variant)
+    train = data.load_synthetic("train")
+    x, labels = train.x, train.y
+    if name == "synthetic_cnn_hans":
+        # The mark always tells the label; the glyph only for half of the images (the
+        # other half get a random label, with its mark): the mark is the better cue.
+        stream = torch.Generator().manual_seed(1)
+        relabel = torch.rand(len(labels), generator=stream) < HANS_RELABELLED
+        labels = torch.where(relabel, torch.randint(0, classes, labels.shape, generator=stream), labels)
+        x, _ = data.add_mark(x, labels)
     empty = data.make_synthetic(NO_CLASS_IMAGES, NO_CLASS_SEED, class_glyph=False)
-    x = torch.cat([train.x, empty.x])
-    target = torch.cat([nn.functional.one_hot(train.y, classes).float(),
+    x = torch.cat([x, empty.x])
+    target = torch.cat([nn.functional.one_hot(labels, classes).float(),
                         torch.full((NO_CLASS_IMAGES, classes), 1.0 / classes)])
     return x, target
 
