@@ -28,10 +28,10 @@ import torch
 DATA_DIR = Path(os.environ.get("ATTRIBUTION_BOOK_DATA", Path(__file__).resolve().parent.parent / "data"))
 
 DIGITS_CLASSES = tuple(str(d) for d in range(10))
-SYNTHETIC_CLASSES = ("plus", "cross", "square", "ring")
+SYNTHETIC_CLASSES = ("T", "L", "U", "triangle")
 SYNTHETIC_SIZE = 32
 SYNTHETIC_SEEDS = {"train": 0, "test": 1}
-SYNTHETIC_COUNTS = {"train": 4000, "test": 1000}
+SYNTHETIC_COUNTS = {"train": 8000, "test": 1000}
 TABULAR_FEATURES = (
     "floor_area_m2",
     "bedrooms",
@@ -111,82 +111,205 @@ def load_digits(split: str = "test") -> Split:
 
 
 # --- the synthetic shapes ---------------------------------------------------------
+#
+# Design (set v2; data/README.md has the numbers). Every image holds three glyphs of
+# the same size, stroke and brightness distribution: one upright glyph, whose kind is
+# the class, and two *upside-down* glyphs (the same four kinds rotated by 180 degrees,
+# drawn at random in every class), which never decide the class. A map that treats a
+# glyph and its rotation alike -- any pointwise function of x, an edge magnitude, a
+# random map -- cannot tell the deciding glyph from a distractor: on average it puts
+# as much on each distractor as on the class glyph (chance, in the sense of Kim, Plumb,
+# Talwalkar 2022, "Sanity Simulations for Saliency Methods", ICML: the features the
+# model must use are fixed by how the data is made). The background is a smooth
+# random texture plus pixel noise. Everything is integer arithmetic on 0..255 levels
+# (numpy's PCG64 integers), divided by 255 at the end, so every machine gets the
+# same bits.
 
-def _shape_stencil(label: int) -> np.ndarray:
-    """The 7x7 boolean stencil of a class's shape."""
-    s = np.zeros((7, 7), dtype=bool)
-    if label == 0:  # plus
-        s[3, :] = s[:, 3] = True
-    elif label == 1:  # cross (an x)
-        idx = np.arange(7)
-        s[idx, idx] = s[idx, 6 - idx] = True
-    elif label == 2:  # hollow square
-        s[0, :] = s[-1, :] = s[:, 0] = s[:, -1] = True
-    else:  # ring: the cells at distance about 3 from the centre
-        r = np.hypot(*np.meshgrid(np.arange(7) - 3, np.arange(7) - 3))
-        s[(r > 2.2) & (r < 3.4)] = True
-    return s
+GLYPH = 9            # each glyph fills a 9x9 box
+STROKE = 3           # with strokes 3 pixels thick (a sigma = 3 blur keeps a blob)
+CORNER = 5           # the top-left 5x5 corner is kept free for the Clever Hans mark
+BRIGHTNESS = (140, 255)   # glyph level, uniform integers (inclusive), out of 255
+TEXTURE = (0, 90)    # background: bilinear texture from a 5x5 grid of such levels
+NOISE = 15           # pixel noise: sum of two uniform integers in [-15, 15] (sd ~ 12.6)
+MARK_LEVEL = 255
 
 
-def make_synthetic(n: int, seed: int) -> Split:
-    """Generate ``n`` synthetic images from ``seed`` (numpy's PCG64, so every machine
-    gets the same images).
+def _glyph(label: int) -> np.ndarray:
+    """The upright 9x9 boolean glyph of a class (``SYNTHETIC_CLASSES[label]``)."""
+    g = np.zeros((GLYPH, GLYPH), dtype=bool)
+    s = STROKE
+    if label == 0:    # T: a bar on top, a stem down the middle
+        g[:s, :] = True
+        g[:, 3:3 + s] = True
+    elif label == 1:  # L: a stem on the left, a bar at the bottom
+        g[:, :s] = True
+        g[-s:, :] = True
+    elif label == 2:  # U: two stems joined at the bottom
+        g[:, :s] = g[:, -s:] = True
+        g[-s:, :] = True
+    else:             # triangle, filled, point up: row r is 2 * (r // 2) + 1 wide
+        for r in range(GLYPH):
+            h = r // 2
+            g[r, 4 - h:4 + h + 1] = True
+    return g
 
-    Each 32x32 greyscale image holds one planted 7x7 shape -- plus, cross, hollow
-    square or ring (``SYNTHETIC_CLASSES``) -- at a random position with a random
-    brightness in [0.6, 1.0]; the shape alone decides the class. Three distractors
-    (2x2 bright dots, which belong to no class) are placed outside the shape's box,
-    and Gaussian pixel noise (sigma 0.05) is added before clipping to [0, 1].
 
-    The ground-truth mask marks exactly the pixels of the planted shape: the pixels
-    that decide the class.
+def _mark(label: int) -> np.ndarray:
+    """The 3x3 Clever Hans mark of a class: a 3-pixel line (horizontal, vertical,
+    diagonal, anti-diagonal), drawn at rows/cols 1..3 of the image's free corner."""
+    m = np.zeros((3, 3), dtype=bool)
+    idx = np.arange(3)
+    if label == 0:
+        m[1, :] = True
+    elif label == 1:
+        m[:, 1] = True
+    elif label == 2:
+        m[idx, idx] = True
+    else:
+        m[idx, 2 - idx] = True
+    return m
 
-    Returns ``Split(x, y, mask)``: ``x`` float32 (n, 1, 32, 32) in [0, 1], ``y`` int64
-    (n,) in 0..3, ``mask`` bool (n, 1, 32, 32).
+
+class SyntheticSplit(NamedTuple):
+    """The synthetic set with all its masks (``load_synthetic(..., masks="all")``):
+    ``mask`` the deciding (upright) glyph, ``distractors`` the two upside-down glyphs,
+    ``mark`` the Clever Hans mark (all False without one). Masks are bool (N, 1, H, W)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    mask: torch.Tensor
+    distractors: torch.Tensor
+    mark: torch.Tensor
+
+
+def _placements(rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` top-left corners of 9x9 boxes, at least one pixel apart and off the
+    reserved corner, uniform over all such layouts (the whole layout is redrawn when
+    any pair clashes, so the boxes are exchangeable)."""
+    span = SYNTHETIC_SIZE - GLYPH + 1
+    while True:
+        pos = rng.integers(0, span, size=(count, 2))
+        if np.any((pos[:, 0] < CORNER) & (pos[:, 1] < CORNER)):
+            continue
+        gaps = np.abs(pos[:, None, :] - pos[None, :, :])
+        clash = (gaps < GLYPH + 1).all(axis=2)
+        np.fill_diagonal(clash, False)
+        if not clash.any():
+            return pos
+
+
+def _texture(rng: np.random.Generator) -> np.ndarray:
+    """A smooth background, int64 (32, 32): bilinear interpolation (integer weights,
+    floor division) of a 5x5 grid of random levels spaced 8 pixels apart."""
+    grid = rng.integers(TEXTURE[0], TEXTURE[1] + 1, size=(5, 5))
+    step = SYNTHETIC_SIZE // 4
+    i = np.arange(SYNTHETIC_SIZE)
+    cell, frac = i // step, i % step
+    w0, w1 = step - frac, frac          # integer weights, summing to `step`
+    top = grid[cell][:, cell] * w0[None, :] + grid[cell][:, cell + 1] * w1[None, :]
+    bottom = grid[cell + 1][:, cell] * w0[None, :] + grid[cell + 1][:, cell + 1] * w1[None, :]
+    return (top * w0[:, None] + bottom * w1[:, None]) // (step * step)
+
+
+def make_synthetic(n: int, seed: int, *, mark: str = "none",
+                   class_glyph: bool = True) -> SyntheticSplit:
+    """Generate ``n`` synthetic images from ``seed``, identical on every machine.
+
+    Each 32x32 greyscale image holds three 9x9 glyphs (strokes 3 pixels thick) at
+    random, non-overlapping places:
+
+    * one **upright** glyph -- T, L, U or a triangle (``SYNTHETIC_CLASSES``): its kind
+      is the label ``y``; ``mask`` marks its pixels;
+    * two **distractors**: glyphs of random kinds rotated by 180 degrees (upside down),
+      the same in every class; ``distractors`` marks their pixels.
+
+    Every glyph has its own brightness, a uniform level in 140..255 (out of 255). The
+    background is a smooth random texture (levels 0..90) and every pixel gets noise
+    (sum of two uniform integers in -15..15, sd about 0.05), clipped to 0..255.
+    Glyph and distractor share size, stroke, brightness and placement distributions,
+    so the pixel values alone (their brightness, their edges) do not say which glyph
+    decides the class: only its orientation and kind do.
+
+    ``mark`` adds the Clever Hans mark (chapter 10; Lapuschkin et al. 2019, Nature
+    Communications): a 3-pixel line at full brightness in the top-left corner, kept
+    free of glyphs in every image. ``"class"``: its direction is set by the label (the
+    shortcut); ``"random"``: a random direction (no information); ``"none"``: absent.
+    The mark is drawn after the image and consumes no random numbers, so a marked set
+    is its plain twin plus the mark. ``class_glyph=False`` leaves the upright glyph
+    out (same random numbers, so the same distractors and background; ``mask`` is then
+    all False): images with no class, used in training to keep such inputs uncertain.
+
+    Returns ``SyntheticSplit(x, y, mask, distractors, mark)``: ``x`` float32
+    (n, 1, 32, 32) with values k/255, ``y`` int64 (n,) in 0..3, the masks bool
+    (n, 1, 32, 32). The first k images do not depend on n.
     """
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
+    if mark not in ("none", "class", "random"):
+        raise ValueError(f"mark must be 'none', 'class' or 'random', got {mark!r}")
     rng = np.random.Generator(np.random.PCG64(seed))
-    size = SYNTHETIC_SIZE
-    stencils = [_shape_stencil(c) for c in range(len(SYNTHETIC_CLASSES))]
+    size, kinds = SYNTHETIC_SIZE, len(SYNTHETIC_CLASSES)
+    glyphs = [_glyph(c) for c in range(kinds)]
     labels = np.zeros(n, dtype=np.int64)
-    images = np.zeros((n, size, size), dtype=np.float64)
+    images = np.zeros((n, size, size), dtype=np.int64)
     masks = np.zeros((n, size, size), dtype=bool)
-    # Every image draws all of its random numbers in turn from the one stream, so the
-    # first k images are the same whatever n is.
-    for i in range(n):
-        labels[i] = rng.integers(0, len(SYNTHETIC_CLASSES))
-        top, left = rng.integers(1, size - 8, size=2)
-        masks[i, top:top + 7, left:left + 7] = stencils[labels[i]]
-        images[i][masks[i]] = rng.uniform(0.6, 1.0)
-        placed = 0
-        while placed < 3:  # distractor dots, kept off the shape's 9x9 surroundings
-            r, c = rng.integers(0, size - 1, size=2)
-            if top - 2 <= r <= top + 7 and left - 2 <= c <= left + 7:
+    others = np.zeros((n, size, size), dtype=bool)
+    marks = np.zeros((n, size, size), dtype=bool)
+    mark_stream = np.random.Generator(np.random.PCG64([seed, 1]))
+    for i in range(n):  # every image draws its numbers in turn from the one stream
+        labels[i] = rng.integers(0, kinds)
+        distractor_kinds = rng.integers(0, kinds, size=2)
+        pos = _placements(rng, 3)
+        levels = rng.integers(BRIGHTNESS[0], BRIGHTNESS[1] + 1, size=3)
+        image = _texture(rng)
+        stencils = [glyphs[labels[i]]] + [glyphs[k][::-1, ::-1] for k in distractor_kinds]
+        for j, ((r, c), stencil) in enumerate(zip(pos, stencils)):
+            if j == 0 and not class_glyph:
                 continue
-            images[i, r:r + 2, c:c + 2] = rng.uniform(0.5, 1.0)
-            placed += 1
-        images[i] += rng.normal(0.0, 0.05, size=(size, size))
-    images = np.clip(images, 0.0, 1.0)
-    return Split(
-        torch.from_numpy(images.astype(np.float32)).unsqueeze(1),
-        torch.from_numpy(labels.astype(np.int64)),
-        torch.from_numpy(masks).unsqueeze(1),
+            box = (slice(r, r + GLYPH), slice(c, c + GLYPH))
+            image[box][stencil] = levels[j]
+            (masks if j == 0 else others)[i][box] |= stencil
+        image += rng.integers(-NOISE, NOISE + 1, size=(2, size, size)).sum(axis=0)
+        if mark != "none":
+            code = labels[i] if mark == "class" else mark_stream.integers(0, kinds)
+            marks[i, 1:4, 1:4] = _mark(int(code))
+            image[marks[i]] = MARK_LEVEL
+        images[i] = np.clip(image, 0, 255)
+    as_tensor = lambda a: torch.from_numpy(a).unsqueeze(1)  # noqa: E731
+    return SyntheticSplit(
+        as_tensor((images.astype(np.float32) / np.float32(255.0)).astype(np.float32)),
+        torch.from_numpy(labels),
+        as_tensor(masks), as_tensor(others), as_tensor(marks),
     )
 
 
-def load_synthetic(split: str = "test", n: int | None = None) -> Split:
-    """The synthetic shapes set: 4000 training images (seed 0) and 1000 test images
-    (seed 1); ``n`` takes only the first n images of a split (the same images as in
-    the whole split, generated faster).
-    See :func:`make_synthetic` for shapes, dtypes and what the mask means."""
+def load_synthetic(split: str = "test", n: int | None = None, *, variant: str = "plain",
+                   masks: str = "shape") -> Split | SyntheticSplit:
+    """The synthetic glyphs set (see :func:`make_synthetic`): 8000 training images
+    (seed 0) and 1000 test images (seed 1); ``n`` takes only the first n images of a
+    split (the same images as in the whole split, generated faster).
+
+    ``variant``: ``"plain"``; ``"hans"``, the Clever Hans twin of the same images,
+    whose corner mark gives the class away (in both splits: a model trained on it
+    scores high on its own test split); ``"hans_random"``, the same images with a
+    mark of random direction (the mark carries no information).
+    ``masks``: ``"shape"`` returns ``Split(x, y, mask)`` with the deciding glyph's
+    mask; ``"all"`` returns a :class:`SyntheticSplit` with the distractors' and the
+    mark's masks as well.
+    """
     _check_split(split)
+    variants = {"plain": "none", "hans": "class", "hans_random": "random"}
+    if variant not in variants:
+        raise ValueError(f"variant must be one of {sorted(variants)}, got {variant!r}")
+    if masks not in ("shape", "all"):
+        raise ValueError(f"masks must be 'shape' or 'all', got {masks!r}")
     total = SYNTHETIC_COUNTS[split]
     if n is None:
         n = total
-    if not isinstance(n, int) or not 1 <= n <= total:
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= total:
         raise ValueError(f"n must be an int from 1 to {total} for split {split!r}, got {n!r}")
-    return make_synthetic(n, SYNTHETIC_SEEDS[split])
+    full = make_synthetic(n, SYNTHETIC_SEEDS[split], mark=variants[variant])
+    return full if masks == "all" else Split(full.x, full.y, full.mask)
 
 
 # --- the tabular set --------------------------------------------------------------

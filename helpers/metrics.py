@@ -407,6 +407,69 @@ def pointing_game(attributions, mask):
 
 
 # ---------------------------------------------------------------------------
+# controls: maps that need no model (chapters 09, 10)
+# ---------------------------------------------------------------------------
+
+from .contract import check_number  # noqa: E402  (kept with the section that uses it)
+
+__all__.append("controls")
+
+
+def _sobel_magnitude(x):
+    """|grad x| by the Sobel filters, per channel, with replicated borders:
+    sqrt(gx^2 + gy^2), gx = [1 2 1]^T [-1 0 1] / 8 * x and gy its transpose."""
+    flat = x.reshape(-1, 1, *x.shape[-2:])
+    smooth = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device) / 4
+    diff = torch.tensor([-1.0, 0.0, 1.0], dtype=x.dtype, device=x.device) / 2
+    kx = (smooth[:, None] * diff[None, :])[None, None]
+    padded = torch.nn.functional.pad(flat, (1, 1, 1, 1), mode="replicate")
+    gx = torch.nn.functional.conv2d(padded, kx)
+    gy = torch.nn.functional.conv2d(padded, kx.transpose(2, 3))
+    return (gx.square() + gy.square()).sqrt().reshape(x.shape)
+
+
+def controls(x, *, p=3, generator=None):
+    """The model-free control maps of a batch of images, one call for a control row.
+
+        x         the input itself        (brightness)
+        x²        x ** 2                  (brightness, sharpened)
+        |x|^p     |x| ** p, p = 3 default (sharper still)
+        edges     |Sobel gradient of x|   (contrast: where the image changes)
+        random    uniform in [0, 1)       (chance: nothing at all)
+
+    A method is worth its name on a data set only where it beats these maps: they use
+    no model, so whatever they score comes from the image alone (Adebayo et al. 2018,
+    NeurIPS, "Sanity checks for saliency maps", compare with an edge detector for the
+    same reason). The synthetic set of ``helpers.data`` is built so that these maps
+    score at chance on it (data/README.md gives the numbers). The untrained-network
+    control is ``helpers.models.untrained(name, seed)``. Chapters 09 and 10.
+
+    Args:
+        x: (N, C, H, W) floating-point images.
+        p: the exponent of the |x|^p map (a number >= 1).
+        generator: torch.Generator for the random map (None: torch's global RNG).
+
+    Returns:
+        dict name -> (N, C, H, W) tensor, in the order above (the third is named
+        ``f"|x|^{p:g}"``), to score with ``mask_mass`` and ``pointing_game`` like any
+        attribution map.
+    """
+    check_tensor(x, "x", min_dim=4)
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    p = check_number(p, "p", minimum=1)
+    generator = check_generator(generator)
+    x = x.detach()
+    noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu")
+    return {
+        "x": x.clone(),
+        "x²": x.square(),
+        f"|x|^{p:g}": x.abs().pow(p),
+        "edges": _sobel_magnitude(x),
+        "random": noise.to(x.device),
+    }
+
+
 # ROAD, infidelity, max-sensitivity and SSIM (chapters 09-10)
 # ---------------------------------------------------------------------------
 

@@ -43,17 +43,73 @@ def digits_cnn() -> nn.Sequential:
 
 
 def synthetic_cnn() -> nn.Sequential:
-    """A CNN for the 32x32 synthetic shapes: three 3x3 convolutions (16, 32, 32
-    channels) with 2x2 max-pools after the first two, so the last convolution
+    """A CNN for the 32x32 synthetic glyphs: three 3x3 convolutions (16, 32, 32
+    channels) with a 2x2 *average* pool after the first two, so the last convolution
     (index 6, its ReLU is index 7) works at 8x8 -- the resolution of a Grad-CAM map --
-    then global average pooling and a linear layer to 4 logits."""
+    then global average pooling and a linear layer to 4 logits.
+
+    Average pools (not max-pools, not strides) pass every pixel's gradient on, so the
+    gradient maps carry no period-2 grid (a max-pool routes the gradient through one
+    pixel in four). Trained with batch normalisation, which ``tools/train_models.py``
+    folds into the convolutions before saving, so the shipped model is plain
+    convolutions and ReLUs (no layer keeps statistics)."""
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
         nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         nn.Linear(32, len(data.SYNTHETIC_CLASSES)),
     )
+
+
+def synthetic_cnn_batchnorm() -> nn.Sequential:
+    """``synthetic_cnn`` with a BatchNorm2d after each convolution: the network that
+    ``tools/train_models.py`` trains (it learns much faster) before folding each
+    batch norm into the convolution before it (:func:`fold_batchnorm`)."""
+    plain = synthetic_cnn()
+    layers: list[nn.Module] = []
+    for layer in plain:
+        layers.append(layer)
+        if isinstance(layer, nn.Conv2d):
+            layers.append(nn.BatchNorm2d(layer.out_channels))
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def fold_batchnorm(trained: nn.Sequential) -> nn.Sequential:
+    """The plain ``synthetic_cnn`` computing what ``trained`` (a
+    ``synthetic_cnn_batchnorm`` in eval mode) computes: each convolution followed by
+    a batch norm, y = gamma (conv(x) - mu) / sqrt(var + eps) + beta, becomes one
+    convolution with weight w gamma / sqrt(var + eps) and bias
+    (b - mu) gamma / sqrt(var + eps) + beta."""
+    plain = synthetic_cnn()
+    source = [m for m in trained if not isinstance(m, nn.BatchNorm2d)]
+    norms = iter(m for m in trained if isinstance(m, nn.BatchNorm2d))
+    for target, layer in zip(plain, source):
+        if isinstance(layer, nn.Conv2d):
+            bn = next(norms)
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            target.weight.copy_(layer.weight * scale[:, None, None, None])
+            target.bias.copy_((layer.bias - bn.running_mean) * scale + bn.bias)
+        elif isinstance(layer, nn.Linear):
+            target.load_state_dict(layer.state_dict())
+    return plain.eval()
+
+
+def untrained(name: str, seed: int) -> nn.Sequential:
+    """The architecture of pretrained model ``name`` with PyTorch's default random
+    initialisation drawn from ``seed``, in eval mode: the *untrained* control of
+    chapters 09-10 (a map that looks the same on this network owes nothing to
+    training). Seeds give independent draws; the global RNG is left untouched."""
+    from .contract import check_int
+
+    check_int(seed, "seed", minimum=0)
+    if name not in PRETRAINED:
+        raise ValueError(f"name must be one of {sorted(PRETRAINED)}, got {name!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build(name)
+    return model.eval()
 
 
 def tabular_linear() -> nn.Sequential:
@@ -68,6 +124,8 @@ PRETRAINED = {
     "digits_mlp_deep": (lambda: digits_mlp(hidden=(64,) * 8), "digits"),
     "digits_cnn": (digits_cnn, "digits"),
     "synthetic_cnn": (synthetic_cnn, "synthetic"),
+    "synthetic_cnn_hans": (synthetic_cnn, "synthetic_hans"),
+    "synthetic_cnn_shuffled": (synthetic_cnn, "synthetic_shuffled"),
     "tabular_linear": (tabular_linear, "tabular"),
 }
 
