@@ -844,3 +844,41 @@ def ssim(a, b, *, window=7, data_range=None):
 
 
 __all__ += ["noisy_linear_imputation", "road_curve", "infidelity", "sensitivity_max", "ssim"]
+
+
+# ---------------------------------------------------------------------------
+# relevance rank accuracy (chapter 10)
+# ---------------------------------------------------------------------------
+
+
+def relevance_rank_accuracy(attributions, mask):
+    """Share of the mask's pixels found among the map's K highest values, K = |mask|.
+
+        RRA[n] = |top_K(a[n]) intersect mask[n]| / K,     K = number of pixels in mask[n]
+
+    Arras, Osman & Samek 2022, "CLEVR-XAI: A benchmark dataset for the ground truth
+    evaluation of neural network explanations" (Information Fusion). A map whose K
+    largest values cover the mask exactly scores 1; a random map scores K / D on
+    average (D pixels). Pixels are ranked by their signed value, most positive first
+    (positive evidence, as in ``pointing_game``), ties broken by pixel index (a stable
+    sort); multi-channel attributions are summed over channels first. An empty mask
+    scores 0. Chapter 10.
+
+    Args:
+        attributions: (N, ...) or (N, C, ...) tensor.
+        mask: boolean tensor (N, ...) or (N, 1, ...).
+
+    Returns:
+        (N,) tensor with values in [0, 1].
+    """
+    check_tensor(attributions, "attributions", min_dim=2)
+    _check_mask(mask)
+    values = _to_mask_shape(attributions.detach(), mask).flatten(1)
+    inside = mask.to(values.device).flatten(1)
+    k = inside.sum(dim=1)  # (N,)
+    top = _ranks(values) < k[:, None]  # rank 0 = most positive
+    found = (top & inside).sum(dim=1).to(values.dtype)
+    return torch.where(k > 0, found / k.clamp(min=1), torch.zeros_like(found))
+
+
+__all__ += ["relevance_rank_accuracy"]

@@ -472,3 +472,52 @@ def test_ssim_bad_arguments():
         ssim(np.zeros((2, 8, 8)), a)
     with pytest.raises(ValueError, match="data_range must be a number >= 0"):
         ssim(a, a, window=3, data_range=-1.0)
+
+
+# ------------------------------------------------------ relevance rank accuracy
+
+from helpers.metrics import relevance_rank_accuracy  # noqa: E402
+
+
+def test_relevance_rank_accuracy_by_hand():
+    mask = torch.tensor([[True, False, True, False, False]])
+    # K = 2: the two largest values are at 0 and 3; one of them is in the mask.
+    a = torch.tensor([[5.0, 1.0, 0.5, 4.0, -3.0]])
+    torch.testing.assert_close(relevance_rank_accuracy(a, mask), torch.tensor([0.5]))
+    # Signed ranking: a large negative value inside the mask does not count.
+    a = torch.tensor([[5.0, 1.0, -9.0, 4.0, 0.0]])
+    torch.testing.assert_close(relevance_rank_accuracy(a, mask), torch.tensor([0.5]))
+    # A perfect map, and an empty mask.
+    torch.testing.assert_close(relevance_rank_accuracy(mask.float(), mask), torch.tensor([1.0]))
+    empty = torch.zeros_like(mask)
+    torch.testing.assert_close(relevance_rank_accuracy(a, empty), torch.tensor([0.0]))
+
+
+def test_relevance_rank_accuracy_against_a_sorted_reference_with_channels():
+    g = _generator(40)
+    a = torch.randn(6, 3, 5, 5, generator=g)
+    mask = torch.rand(6, 1, 5, 5, generator=g) < 0.3
+    ours = relevance_rank_accuracy(a, mask)
+    summed = a.sum(1).flatten(1)
+    for n in range(6):
+        k = int(mask[n].sum())
+        top = set(torch.argsort(summed[n], descending=True)[:k].tolist())
+        inside = set(torch.nonzero(mask[n].flatten()).flatten().tolist())
+        assert ours[n].item() == pytest.approx(len(top & inside) / k if k else 0.0)
+
+
+def test_relevance_rank_accuracy_of_random_maps_is_the_masks_share():
+    g = _generator(41)
+    mask = torch.zeros(4000, 1, 4, 5, dtype=torch.bool)
+    mask[:, :, :2, :2] = True  # K = 4 of D = 20
+    scores = relevance_rank_accuracy(torch.rand(4000, 1, 4, 5, generator=g), mask)
+    assert abs(scores.mean().item() - 4 / 20) < 0.01
+
+
+def test_relevance_rank_accuracy_bad_arguments():
+    with pytest.raises(TypeError, match="mask must be a boolean tensor"):
+        relevance_rank_accuracy(torch.zeros(2, 4), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="do not fit the mask"):
+        relevance_rank_accuracy(torch.zeros(2, 4), torch.zeros(2, 5, dtype=torch.bool))
+    with pytest.raises(TypeError, match="attributions must be a torch.Tensor"):
+        relevance_rank_accuracy([[0.0]], torch.zeros(1, 1, dtype=torch.bool))
