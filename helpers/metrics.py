@@ -475,7 +475,7 @@ def controls(x, *, p=3, generator=None):
 
 import torch.nn.functional as F  # noqa: E402  (this section is appended; see above)
 
-from .contract import check_choice, check_number, check_x  # noqa: E402
+from .contract import check_batch_size, check_choice, check_number, check_x  # noqa: E402
 
 
 def _check_images(x, name="x"):
@@ -665,7 +665,7 @@ def infidelity(model, x, attributions, target=None, *, perturbations, scale_by_i
     """Infidelity: how badly the map predicts the score's change under perturbations.
 
     Yeh, Hsieh, Suggala, Inouye & Ravikumar 2019, "On the (In)fidelity and
-    Sensitivity of Explanations" (NeurIPS), Definition 2.1:
+    Sensitivity of Explanations" (NeurIPS), their definition of infidelity:
 
         INFD[n] = mean_k ( I_k[n] . a[n]  -  (S(x[n]) - S(x[n] - I_k[n])) )^2
 
@@ -728,7 +728,7 @@ def sensitivity_max(model, x, method, target=None, *, radius=0.02, samples=10, r
     """Max-sensitivity: the largest change of the map within a small ball around x.
 
     Yeh, Hsieh, Suggala, Inouye & Ravikumar 2019, "On the (In)fidelity and
-    Sensitivity of Explanations" (NeurIPS), Definition 3.1, estimated by sampling:
+    Sensitivity of Explanations" (NeurIPS), their max-sensitivity, estimated by sampling:
 
         SENS[n] = max_k || Phi(x[n] + d_k) - Phi(x[n]) || / || Phi(x[n]) ||,
         d_k ~ Uniform([-radius, radius]^D),  k = 1 .. samples,
@@ -736,7 +736,7 @@ def sensitivity_max(model, x, method, target=None, *, radius=0.02, samples=10, r
     with the Frobenius norm over the example. ``relative=True`` divides by the
     map's norm (as Captum's ``sensitivity_max``; a zero map divides by 1), so
     methods with maps of different scale compare; ``relative=False`` is the paper's
-    absolute version. Smoothing a map (SmoothGrad) lowers it (paper, Section 4).
+    absolute version. Smoothing a map (SmoothGrad) lowers it (the paper's Section 4).
 
     The noise is drawn as ``radius * (2 * torch.rand((samples, *x.shape)) - 1)``
     from ``generator`` (None: torch's global RNG); ``method(model, rows, target)``
@@ -758,7 +758,7 @@ def sensitivity_max(model, x, method, target=None, *, radius=0.02, samples=10, r
     if not isinstance(relative, bool):
         raise TypeError(f"relative must be a bool, got {type(relative).__name__}")
     check_generator(generator)
-    batch_size = None if batch_size is None else check_int(batch_size, "batch_size")
+    batch_size = check_batch_size(batch_size)
     n = len(x)
     target = check_target(target, n)
 
