@@ -69,7 +69,7 @@ def write_diabetes(wheel: str) -> None:
 
 
 def write_checksums() -> None:
-    files = sorted(p for p in DATA.rglob("*") if p.is_file() and p.suffix in {".npz", ".csv", ".pt"})
+    files = sorted(p for p in DATA.rglob("*") if p.is_file() and p.suffix in {".npz", ".csv", ".pt", ".png"})
     lines = [f"{data.sha256(p)}  {p.relative_to(DATA).as_posix()}" for p in files]
     (DATA / "checksums.sha256").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -222,4 +222,15 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or list(models.PRETRAINED))
+    # With no names: every model of the book, chapter 12's text models included
+    # (tools/train_text_models.py trains those; one thread suits their small matrices).
+    import train_text_models  # tools/ is on sys.path when this file is run
+
+    requested = sys.argv[1:]
+    text_names = [n for n in requested if n in train_text_models.text.PRETRAINED]
+    other_names = [n for n in requested if n not in text_names]
+    if not requested:
+        other_names, text_names = list(models.PRETRAINED), list(train_text_models.text.PRETRAINED)
+    main(other_names)
+    if text_names:
+        train_text_models.main(text_names)
