@@ -65,6 +65,7 @@ __all__ = [
     "shapley_values",
     "lrp_epsilon",
     "deeplift_rescale",
+    "guided_backprop",
 ]
 
 RULES = ("left", "right", "midpoint", "trapezoid", "gausslegendre")
@@ -698,4 +699,3 @@ def guided_backprop(model, x, target=None):
             handle.remove()
 
 
-__all__ += ["guided_backprop"]

@@ -38,6 +38,13 @@ __all__ = [
     "cascading_randomization",
     "mask_mass",
     "pointing_game",
+    "controls",
+    "noisy_linear_imputation",
+    "road_curve",
+    "infidelity",
+    "sensitivity_max",
+    "ssim",
+    "relevance_rank_accuracy",
 ]
 
 
@@ -413,7 +420,6 @@ def pointing_game(attributions, mask):
 
 from .contract import check_number  # noqa: E402  (kept with the section that uses it)
 
-__all__.append("controls")
 
 
 def _sobel_magnitude(x):
@@ -844,7 +850,6 @@ def ssim(a, b, *, window=7, data_range=None):
     return (numerator / denominator).flatten(1).mean(1)
 
 
-__all__ += ["noisy_linear_imputation", "road_curve", "infidelity", "sensitivity_max", "ssim"]
 
 
 # ---------------------------------------------------------------------------
@@ -882,4 +887,3 @@ def relevance_rank_accuracy(attributions, mask):
     return torch.where(k > 0, found / k.clamp(min=1), torch.zeros_like(found))
 
 
-__all__ += ["relevance_rank_accuracy"]

@@ -74,6 +74,7 @@ METHODS = {
     "deeplift_rescale": Method(
         lambda m, x, t, **kw: A.deeplift_rescale(m, x, t, **kw), model="sequential", options=("baseline",)
     ),
+    "guided_backprop": Method(lambda m, x, t, **kw: A.guided_backprop(m, x, t, **kw)),
     "shapley_values": Method(
         lambda m, x, t, **kw: A.shapley_values(lambda z: m(z)[:, t], x, kw.get("baseline", 0.0)),
         options=("baseline",),
@@ -114,6 +115,13 @@ def inplace_first_example(name, seed=0):
 # --- metrics ------------------------------------------------------------------
 
 
+def _perturbations(x):
+    """Two perturbations shaped like x (infidelity's I_k)."""
+    if isinstance(x, torch.Tensor) and x.is_floating_point():
+        return 0.1 * torch.ones(2, *x.shape, dtype=x.dtype)
+    return torch.zeros(2, 3, 6, dtype=DTYPE)
+
+
 @dataclass(frozen=True)
 class Metric:
     """How the shared tests call one metric: call(model, x, attributions, target, **options)."""
@@ -121,6 +129,7 @@ class Metric:
     call: Callable
     uses_model: bool = True
     options: tuple = ()
+    images: bool = False  # needs (N, C, H, W) images
 
 
 METRICS = {
@@ -139,6 +148,26 @@ METRICS = {
     ),
     "area_under_curve": Metric(lambda m, x, a, t, **kw: M.area_under_curve(torch.linspace(0, 1, 4), a[:, :4]), uses_model=False),
     "spearman": Metric(lambda m, x, a, t, **kw: M.spearman(a, x), uses_model=False),
+    "road_curve": Metric(
+        lambda m, x, a, t, **kw: M.road_curve(m, x, a, t, **{"steps": 3, **kw}),
+        options=("generator", "steps"),
+        images=True,
+    ),
+    "infidelity": Metric(
+        lambda m, x, a, t, **kw: M.infidelity(m, x, a, t, perturbations=_perturbations(x), **kw)
+    ),
+    "sensitivity_max": Metric(
+        lambda m, x, a, t, **kw: M.sensitivity_max(m, x, A.gradient, t, **{"samples": 2, **kw}),
+        options=("batch_size", "generator", "samples"),
+    ),
+    "controls": Metric(lambda m, x, a, t, **kw: M.controls(x), uses_model=False, images=True),
+    "noisy_linear_imputation": Metric(
+        lambda m, x, a, t, **kw: M.noisy_linear_imputation(x, x > 0), uses_model=False, images=True
+    ),
+    "ssim": Metric(lambda m, x, a, t, **kw: M.ssim(a, x), uses_model=False, images=True),
+    "relevance_rank_accuracy": Metric(
+        lambda m, x, a, t, **kw: M.relevance_rank_accuracy(a, x > 0), uses_model=False
+    ),
     "mask_mass": Metric(lambda m, x, a, t, **kw: M.mask_mass(a, x > 0), uses_model=False),
     "pointing_game": Metric(lambda m, x, a, t, **kw: M.pointing_game(a, x > 0), uses_model=False),
 }

@@ -10,6 +10,7 @@ from captum.attr import GuidedBackprop
 from torch import nn
 
 import _models as models
+from helpers import models as toy  # linear_layer: weights set by hand
 from helpers.attribution import gradient, guided_backprop
 
 DTYPE = torch.float64
@@ -86,7 +87,9 @@ def test_one_hidden_layer_by_hand():
     W = [[1.0, -2.0], [0.5, 1.0], [-1.0, 1.0]]
     b = [0.0, 0.1, 0.2]
     v = [[2.0, -3.0, 4.0]]
-    model = models.sequential((W, b), "relu", (v, [0.5]))
+    model = torch.nn.Sequential(
+        toy.linear_layer(W, b), torch.nn.ReLU(), toy.linear_layer(v, [0.5])
+    ).eval()
     x = torch.tensor([[1.0, 0.25], [-1.0, 2.0]], dtype=DTYPE)
     W, b, v = (torch.tensor(t, dtype=DTYPE) for t in (W, b, v[0]))
     active = (x @ W.T + b > 0).to(DTYPE)  # (N, 3)
