@@ -330,6 +330,97 @@ def load_synthetic(split: str = "test", n: int | None = None, *, variant: str = 
     return full if masks == "all" else Split(full.x, full.y, full.mask)
 
 
+# --- the first synthetic set (v1) ---------------------------------------------------
+# One bright 1-pixel-outline shape (plus, cross, square, ring) among dimmer dots on a
+# black background. Its brightness gives the class-deciding pixels away (issue 14), so
+# the book moved to the glyphs above; v1 stays for the chapters not yet moved.
+
+SYNTHETIC_V1_CLASSES = ("plus", "cross", "square", "ring")
+SYNTHETIC_V1_COUNTS = {"train": 4000, "test": 1000}
+
+
+def _shape_stencil_v1(label: int) -> np.ndarray:
+    """The 7x7 boolean stencil of a class's shape."""
+    s = np.zeros((7, 7), dtype=bool)
+    if label == 0:  # plus
+        s[3, :] = s[:, 3] = True
+    elif label == 1:  # cross (an x)
+        idx = np.arange(7)
+        s[idx, idx] = s[idx, 6 - idx] = True
+    elif label == 2:  # hollow square
+        s[0, :] = s[-1, :] = s[:, 0] = s[:, -1] = True
+    else:  # ring: the cells at distance about 3 from the centre
+        r = np.hypot(*np.meshgrid(np.arange(7) - 3, np.arange(7) - 3))
+        s[(r > 2.2) & (r < 3.4)] = True
+    return s
+
+
+def make_synthetic_v1(n: int, seed: int) -> Split:
+    """Generate ``n`` synthetic images from ``seed`` (numpy's PCG64, so every machine
+    gets the same images).
+
+    Each 32x32 greyscale image holds one planted 7x7 shape -- plus, cross, hollow
+    square or ring (``SYNTHETIC_V1_CLASSES``) -- at a random position with a random
+    brightness in [0.6, 1.0]; the shape alone decides the class. Three distractors
+    (2x2 bright dots, which belong to no class) are placed outside the shape's box,
+    and Gaussian pixel noise (sigma 0.05) is added before clipping to [0, 1].
+
+    The ground-truth mask marks exactly the pixels of the planted shape: the pixels
+    that decide the class.
+
+    Returns ``Split(x, y, mask)``: ``x`` float32 (n, 1, 32, 32) in [0, 1], ``y`` int64
+    (n,) in 0..3, ``mask`` bool (n, 1, 32, 32).
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    size = SYNTHETIC_SIZE
+    stencils = [_shape_stencil_v1(c) for c in range(len(SYNTHETIC_V1_CLASSES))]
+    labels = np.zeros(n, dtype=np.int64)
+    images = np.zeros((n, size, size), dtype=np.float64)
+    masks = np.zeros((n, size, size), dtype=bool)
+    # Every image draws all of its random numbers in turn from the one stream, so the
+    # first k images are the same whatever n is.
+    for i in range(n):
+        labels[i] = rng.integers(0, len(SYNTHETIC_V1_CLASSES))
+        top, left = rng.integers(1, size - 8, size=2)
+        masks[i, top:top + 7, left:left + 7] = stencils[labels[i]]
+        images[i][masks[i]] = rng.uniform(0.6, 1.0)
+        placed = 0
+        while placed < 3:  # distractor dots, kept off the shape's 9x9 surroundings
+            r, c = rng.integers(0, size - 1, size=2)
+            if top - 2 <= r <= top + 7 and left - 2 <= c <= left + 7:
+                continue
+            images[i, r:r + 2, c:c + 2] = rng.uniform(0.5, 1.0)
+            placed += 1
+        images[i] += rng.normal(0.0, 0.05, size=(size, size))
+    images = np.clip(images, 0.0, 1.0)
+    return Split(
+        torch.from_numpy(images.astype(np.float32)).unsqueeze(1),
+        torch.from_numpy(labels.astype(np.int64)),
+        torch.from_numpy(masks).unsqueeze(1),
+    )
+
+
+def load_synthetic_v1(split: str = "test", n: int | None = None) -> Split:
+    """The synthetic shapes set: 4000 training images (seed 0) and 1000 test images
+    (seed 1); ``n`` takes only the first n images of a split (the same images as in
+    the whole split, generated faster).
+    See :func:`make_synthetic` for shapes, dtypes and what the mask means.
+    Used in chapters 00, 02, 03, 05 and 07–09."""
+    _check_split(split)
+    total = SYNTHETIC_V1_COUNTS[split]
+    if n is None:
+        n = total
+    if not isinstance(n, int) or not 1 <= n <= total:
+        raise ValueError(f"n must be an int from 1 to {total} for split {split!r}, got {n!r}")
+    return make_synthetic_v1(n, SYNTHETIC_SEEDS[split])
+
+
+# --- the tabular set --------------------------------------------------------------
+
+
+
 # --- the tabular set --------------------------------------------------------------
 
 def _read_tabular() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
