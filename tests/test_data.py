@@ -151,14 +151,17 @@ def test_tabular():
     assert len(data.TABULAR_FEATURES) == 6
 
 
-@pytest.mark.parametrize("call", [lambda: data.load_digits("validation"),
-                                  lambda: data.load_synthetic("test", n=0),
-                                  lambda: data.load_synthetic("train", n=9000),
-                                  lambda: data.load_synthetic("test", variant="marked"),
-                                  lambda: data.load_synthetic("test", masks="both"),
-                                  lambda: data.make_synthetic(5, 0, mark="yes")])
-def test_bad_arguments(call):
-    with pytest.raises(ValueError, match="split|n must|variant must|masks must|mark must"):
+@pytest.mark.parametrize("call, message", [
+    (lambda: data.load_digits("validation"), "split must be 'train' or 'test'"),
+    (lambda: data.load_synthetic("test", n=0), "n must be an int from 1 to 1000"),
+    (lambda: data.load_synthetic("train", n=9000), "n must be an int from 1 to 8000"),
+    (lambda: data.load_synthetic("test", variant="marked"), "variant must be one of"),
+    (lambda: data.load_synthetic("test", masks="both"), "masks must be 'shape' or 'all'"),
+    (lambda: data.make_synthetic(5, 0, mark="yes"), "mark must be"),
+])
+def test_bad_arguments(call, message):
+    # One expected message per bad call: an alternation would pass on the wrong error.
+    with pytest.raises(ValueError, match=message):
         call()
 
 
