@@ -6,5 +6,5 @@ Modules:
     attribution  -- gradient, Input x Gradient, Integrated Gradients, SmoothGrad, ...
     metrics      -- completeness, deletion/insertion, randomisation checks, mask scores
     plotting     -- honest attribution heatmaps and the figures the chapters share
-    widgets      -- the small ipywidgets explorers used in chapters 06 and 07
+    widgets      -- the small ipywidgets explorers used in chapters 06, 07 and 12
 """

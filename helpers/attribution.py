@@ -122,7 +122,7 @@ def gradient(model, x, target=None, *, absolute=False):
     """Saliency: the gradient of the target score, ``dS/dx`` (or ``|dS/dx|``).
 
     Simonyan, Vedaldi & Zisserman 2014, "Deep Inside Convolutional Networks"
-    (ICLR workshop). Introduced in chapter 02.
+    (ICLR workshop). Used in chapters 00–11.
 
     With ``absolute=True`` the magnitude |dS/dx_i| is returned, as in the paper's
     saliency maps (which then take the maximum over colour channels); the
@@ -139,7 +139,7 @@ def input_x_gradient(model, x, target=None):
     """Input x gradient: ``x * dS/dx`` (elementwise).
 
     Shrikumar et al. 2016, "Not Just a Black Box" (arXiv:1605.01713).
-    Introduced in chapter 03. For a linear model S = w.x + b it is exactly each
+    Used in chapters 00 and 03–11. For a linear model S = w.x + b it is exactly each
     feature's contribution w_i x_i, and it sums to S(x) - S(0).
     """
     check_model(model)
@@ -213,6 +213,7 @@ def path_gradients(model, x, target=None, *, baseline=None, alphas, batch_size=N
     (divided by x - x'), which chapter 06 plots to show where it vanishes;
     ``(x - x') * sum_k w_k path_gradients(...)[k]`` is ``integrated_gradients``.
     ``alphas`` is any 1-D sequence of numbers (usually in [0, 1]).
+    Used in chapters 04–06.
     """
     check_model(model)
     x = check_x(x)
@@ -239,7 +240,7 @@ def integrated_gradients(
     """Integrated gradients: ``(x - x') * int_0^1 dS/dx (x' + a (x - x')) da``.
 
     Sundararajan, Taly & Yan 2017, "Axiomatic Attribution for Deep Networks"
-    (ICML). Introduced in chapter 05.
+    (ICML). Used in chapters 05, 06 and 08–11.
 
     The integral is replaced by the quadrature ``sum_k w_k dS/dx(x' + a_k (x - x'))``
     of ``quadrature(steps, rule)``: ``steps`` gradient evaluations for every rule
@@ -281,7 +282,7 @@ def smoothgrad(
     """SmoothGrad: ``(1/n) sum_j method(x + eps_j)``, ``eps_j ~ N(0, sigma^2)``.
 
     Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise"
-    (arXiv:1706.03825). Introduced in chapter 07.
+    (arXiv:1706.03825). Used in chapters 07–11.
 
     sigma = noise_level * (max(x_n) - min(x_n)), one sigma per example n (the
     paper recommends noise levels of 10-20%). Noisy copy j of the batch is
@@ -409,7 +410,7 @@ def gradcam(model, layer, x, target=None, *, upsample=False):
     """Grad-CAM: ``ReLU(sum_k alpha_k A^k)`` with ``alpha_k = mean_{h,w} dS/dA^k``.
 
     Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks
-    via Gradient-based Localization" (ICCV). Introduced in chapter 08.
+    via Gradient-based Localization" (ICCV). Used in chapters 08, 10 and 11.
 
     ``layer`` is an nn.Module inside ``model`` whose output A has shape
     (N, K, h, w), typically the last convolution. This is the exception to
@@ -559,7 +560,7 @@ def lrp_epsilon(model, x, target=None, *, epsilon=1e-9):
     """epsilon-LRP: relevance flows back by ``R_j = sum_k a_j w_jk / (z_k + eps sign(z_k)) R_k``.
 
     Bach et al. 2015, "On Pixel-Wise Explanations for Non-Linear Classifier
-    Decisions by Layer-Wise Relevance Propagation" (PLoS ONE). Chapter 04.
+    Decisions by Layer-Wise Relevance Propagation" (PLoS ONE). Used in chapters 04 and 08.
 
     Only ``nn.Sequential`` models of ``nn.Linear``, ``nn.ReLU`` and ``nn.Flatten``
     are supported (anything else raises a TypeError naming the layer). The
@@ -597,8 +598,7 @@ def deeplift_rescale(model, x, target=None, *, baseline=None):
     """DeepLIFT with the Rescale rule: ``(x - x') * m``, m the DeepLIFT multipliers of S.
 
     Shrikumar, Greenside & Kundaje 2017, "Learning Important Features Through
-    Propagating Activation Differences" (ICML). Chapter 04 (and 05, where it
-    fails implementation invariance).
+    Propagating Activation Differences" (ICML). Used in chapters 04, 05 and 08.
 
     Multipliers are chained backwards like gradients, except that through a
     ReLU the derivative is replaced by the ratio of differences from the
@@ -662,7 +662,7 @@ def guided_backprop(model, x, target=None):
     """Guided backpropagation: the gradient with every ReLU's backward pass guided.
 
     Springenberg, Dosovitskiy, Brox & Riedmiller 2015, "Striving for Simplicity:
-    The All Convolutional Net" (ICLR workshop). Chapter 09.
+    The All Convolutional Net" (ICLR workshop). Used in chapters 09 and 10.
 
     Backpropagation through a ReLU y = max(z, 0) passes ``g_in = 1[z > 0] * g_out``;
     guided backpropagation passes only the positive part of the incoming gradient,

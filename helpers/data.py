@@ -108,6 +108,7 @@ def load_digits(split: str = "test") -> Split:
     original 0..16 ink counts divided by 16) and ``y`` int64 of shape (N,) in 0..9.
     The 1797 images are split once, by a fixed seeded permutation stored in the
     file: 1397 for training and 400 for testing.
+    Used in chapters 00–09.
     """
     _check_split(split)
     with np.load(verified_path("digits.npz")) as f:
@@ -314,6 +315,7 @@ def load_synthetic(split: str = "test", n: int | None = None, *, variant: str = 
     ``masks``: ``"shape"`` returns ``Split(x, y, mask)`` with the deciding glyph's
     mask; ``"all"`` returns a :class:`SyntheticSplit` with the distractors' and the
     mark's masks as well.
+    Used in chapters 00, 02, 03, 05 and 10.
     """
     _check_split(split)
     variants = {"plain": "none", "hans": "class", "hans_random": "random"}
@@ -407,7 +409,7 @@ def load_synthetic_v1(split: str = "test", n: int | None = None) -> Split:
     (seed 1); ``n`` takes only the first n images of a split (the same images as in
     the whole split, generated faster).
     See :func:`make_synthetic` for shapes, dtypes and what the mask means.
-    Used in chapters 00, 02, 03, 05 and 07–09."""
+    Used in chapters 07 and 08."""
     _check_split(split)
     total = SYNTHETIC_V1_COUNTS[split]
     if n is None:
@@ -433,7 +435,7 @@ def _read_tabular() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def tabular_raw(split: str = "test") -> Split:
-    """The tabular set in its original units (float64): ``x`` (N, 6), ``y`` (N,)."""
+    """The tabular set in its original units (float64): ``x`` (N, 6), ``y`` (N,). Used in chapters 00 and 03."""
     _check_split(split)
     x, y, is_test = _read_tabular()
     keep = is_test if split == "test" else ~is_test
@@ -441,7 +443,7 @@ def tabular_raw(split: str = "test") -> Split:
 
 
 def tabular_scaling() -> tuple[torch.Tensor, torch.Tensor]:
-    """The training split's per-feature mean and standard deviation (float32, (6,))."""
+    """The training split's per-feature mean and standard deviation (float32, (6,)). Used in chapter 03."""
     x, _, is_test = _read_tabular()
     train = x[~is_test]
     return torch.tensor(train.mean(0), dtype=torch.float32), torch.tensor(train.std(0), dtype=torch.float32)
@@ -452,7 +454,9 @@ def load_tabular(split: str = "test") -> Split:
     training mean, divided by the training standard deviation (so x = 0 is the
     average house); ``y`` float32 (N,), the price in thousands of euros.
     Feature names, in column order, are ``TABULAR_FEATURES``. 800 training rows and
-    200 test rows."""
+    200 test rows.
+    Used in chapters 00, 02, 03, 08 and 10.
+    """
     raw = tabular_raw(split)
     mean, std = tabular_scaling()
     return Split((raw.x.float() - mean) / std, raw.y.float())

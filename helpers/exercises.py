@@ -147,7 +147,9 @@ def check_value(label: str, answer: Any, expected: Any, *, atol: float = 1e-6, r
                 mistakes: dict[str, Any] | None = None, hint: str | None = None) -> None:
     """Compare a numeric answer (a number, list, NumPy array or tensor) with the expected
     value, within ``atol + rtol * |expected|``. ``mistakes`` maps a description of a
-    known wrong answer to its value; ``hint`` is printed under a wrong answer."""
+    known wrong answer to its value; ``hint`` is printed under a wrong answer.
+    Used in chapters 00–12.
+    """
     if answer is None:
         return _report(label, False, NOT_SOLVED)
     e = _as_array(expected)
@@ -204,7 +206,9 @@ def check_function(label: str, answer: Callable | None, reference: Callable, cas
     A wrong shape is told apart from wrong values; neither the reference's output nor
     the size of the difference is printed. ``mistakes`` maps a description of a known
     wrong implementation to a function; an answer that agrees with one of them on
-    every case is named ("this looks like ...")."""
+    every case is named ("this looks like ...").
+    Used in chapters 01 and 03–12.
+    """
     if answer is None:
         return _report(label, False, NOT_SOLVED)
     if not callable(answer):
@@ -305,7 +309,9 @@ def check_choice(label: str, answer: Any, expected: Any, *, ordered: bool | None
     expected one. Strings are compared without letter case or surrounding spaces. When
     ``expected`` is a set (or ``ordered=False``), a list, tuple or set with the same
     members is accepted; a tuple or list ``expected`` is ordered unless ``ordered=False``.
-    ``options`` lists the valid choices, so that a typo is told apart from a wrong pick."""
+    ``options`` lists the valid choices, so that a typo is told apart from a wrong pick.
+    Used in chapters 02, 03, 05–08, 11 and 12.
+    """
     if answer is None:
         return _report(label, False, NOT_SOLVED)
     if _choice_equal(answer, expected, ordered):

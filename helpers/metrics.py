@@ -214,8 +214,7 @@ def spearman(a, b):
     with tied values given their average rank (as scipy.stats.spearmanr).
     Spearman, 1904, "The proof and measurement of association between two
     things", American Journal of Psychology. Adebayo et al. 2018 (NeurIPS) use
-    it to compare maps before and after randomising the model. Used in chapters 03
-    and 09.
+    it to compare maps before and after randomising the model. Used in chapters 03, 09 and 11.
 
     Args:
         a, b: tensors of the same shape (N, ...); each example is flattened.
@@ -280,7 +279,7 @@ def cascading_randomization(model, x, method, target=None, *, generator=None):
     Saliency Maps", NeurIPS: re-initialise the layers of a trained network one
     at a time, from the top (output layer) down, cumulatively, and recompute the
     map after each step. A map that does not change while the model is
-    destroyed cannot be explaining the model. Used in chapter 09.
+    destroyed cannot be explaining the model. Used in chapters 09 and 11.
 
         results = [("original", method(model, x, target)),
                    (layer_L,   method(model with layer L randomised, x, target)),
@@ -369,7 +368,7 @@ def mask_mass(attributions, mask):
     game of Wang et al. 2020 (Score-CAM, CVPR workshops). We use |a|, so strong
     negative evidence inside the mask also counts as looking at it. If the attributions
     have more channels than the mask, |a| is summed over channels first (so
-    signs of different channels cannot cancel). Used in chapters 03 and 07–09.
+    signs of different channels cannot cancel). Used in chapters 03, 05, 07, 08 and 10.
 
     Args:
         attributions: (N, ...) or (N, C, ...) tensor.
@@ -397,7 +396,7 @@ def pointing_game(attributions, mask):
     15-pixel tolerance (our images are tiny); a map with no positive value
     scores a miss; on ties the first maximum (in flattened order) counts;
     multi-channel attributions are summed (signed) over channels first, as in
-    the heatmaps. Used in chapters 08 and 09.
+    the heatmaps. Used in chapters 03, 08 and 10.
 
     Args:
         attributions: (N, ...) or (N, C, ...) tensor.
@@ -449,7 +448,7 @@ def controls(x, *, p=3, generator=None):
     NeurIPS, "Sanity checks for saliency maps", compare with an edge detector for the
     same reason). The synthetic set of ``helpers.data`` is built so that these maps
     score at chance on it (data/README.md gives the numbers). The untrained-network
-    control is ``helpers.models.untrained(name, seed)``. Chapters 09 and 10.
+    control is ``helpers.models.untrained(name, seed)``. Used in chapters 02, 03, 05, 09 and 10.
 
     Args:
         x: (N, C, H, W) floating-point images.
@@ -811,6 +810,7 @@ def ssim(a, b, *, window=7, data_range=None):
 
     Returns:
         (N,) tensor, 1 for identical maps.
+    Used in chapter 09.
     """
     check_tensor(a, "a", min_dim=3)
     check_tensor(b, "b", min_dim=3)

@@ -23,7 +23,8 @@ from . import data
 
 
 def linear_layer(weight, bias) -> nn.Linear:
-    """An ``nn.Linear`` (float64) with the given weight matrix (out x in) and bias vector."""
+    """An ``nn.Linear`` (float64) with the given weight matrix (out x in) and bias
+    vector. Used in chapter 08."""
     weight = torch.as_tensor(weight, dtype=torch.float64)
     layer = nn.Linear(weight.shape[1], weight.shape[0]).double()
     with torch.no_grad():
@@ -35,7 +36,7 @@ def linear_layer(weight, bias) -> nn.Linear:
 def one_minus_relu() -> nn.Sequential:
     """f(x) = 1 - ReLU(1 - x), one input: flat (gradient 0) for x > 1 although f
     changes by 1 between x' = 0 and x = 2. Sundararajan, Taly & Yan 2017 (ICML),
-    Section 2.1, the example that gradients break Sensitivity. Chapters 05 and 08."""
+    Section 2.1, the example that gradients break Sensitivity. Used in chapter 05."""
     return nn.Sequential(linear_layer([[-1.0]], [1.0]), nn.ReLU(), linear_layer([[-1.0]], [1.0])).eval()
 
 
@@ -52,7 +53,9 @@ def sundararajan_f() -> nn.Sequential:
 
 def sundararajan_g() -> nn.Sequential:
     """g(x1, x2) = ReLU(ReLU(x1 - 1) - ReLU(x2)): the same function as
-    ``sundararajan_f``, built differently (the -1 moved into the first layer)."""
+    ``sundararajan_f``, built differently (the -1 moved into the first layer).
+    Used in chapters 05 and 08.
+    """
     return nn.Sequential(
         linear_layer([[1.0, 0.0], [0.0, 1.0]], [-1.0, 0.0]), nn.ReLU(),
         linear_layer([[1.0, -1.0]], [0.0]), nn.ReLU(),
@@ -62,7 +65,9 @@ def sundararajan_g() -> nn.Sequential:
 
 def digits_mlp(hidden: tuple[int, ...] = (128, 64), bias: bool = True) -> nn.Sequential:
     """An MLP for the 8x8 digits: (N, 1, 8, 8) -> 64 -> hidden... -> 10 logits, ReLU
-    between layers. ``bias=False`` gives a positively homogeneous network (chapter 04)."""
+    between layers. ``bias=False`` gives a positively homogeneous network (chapter 04).
+    Used in chapters 04 and 06.
+    """
     layers: list[nn.Module] = [nn.Flatten()]
     width = 64
     for h in hidden:
@@ -156,7 +161,9 @@ def untrained(name: str, seed: int) -> nn.Sequential:
     """The architecture of pretrained model ``name`` with PyTorch's default random
     initialisation drawn from ``seed``, in eval mode: the *untrained* control of
     chapters 09-10 (a map that looks the same on this network owes nothing to
-    training). Seeds give independent draws; the global RNG is left untouched."""
+    training). Seeds give independent draws; the global RNG is left untouched.
+    Used in chapters 02, 03, 05 and 10.
+    """
     from .contract import check_int
 
     check_int(seed, "seed", minimum=0)
@@ -201,7 +208,7 @@ PRETRAINED = {
 
 def build(name: str) -> nn.Sequential:
     """A freshly initialised (untrained) model of the architecture called ``name``.
-    Used in chapter 03."""
+    Used in chapters 00, 04, 06 and 07."""
     if name not in PRETRAINED:
         raise ValueError(f"name must be one of {sorted(PRETRAINED)}, got {name!r}")
     return PRETRAINED[name][0]()
@@ -213,7 +220,7 @@ def load_pretrained(name: str) -> nn.Sequential:
     The weights file's SHA-256 is checked against ``data/checksums.sha256`` before it
     is read; a mismatch raises ValueError naming the file. Loading uses
     ``weights_only=True``, so the file can only hold tensors, never code.
-    Used in chapters 00–09.
+    Used in chapters 00–10.
     """
     model = build(name)
     path = data.verified_path(f"models/{name}.pt")
@@ -224,7 +231,7 @@ def load_pretrained(name: str) -> nn.Sequential:
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """The share of examples whose highest logit is the label.
-    Used in chapters 00, 02, 08 and 09."""
+    Used in chapters 00, 02, 06, 08 and 10."""
     return (model(x).argmax(1) == y).float().mean().item()
 
 
@@ -368,7 +375,9 @@ class FaceLogOdds(nn.Module):
     """``net(x)[:, 1] - net(x)[:, 0]``, shape (N, 1): the log-odds log p/(1 - p) of
     the face probability p = softmax(logits)[1] of an R-Net or O-Net (chapter 11).
     The one score to explain for "is this a face": p = sigmoid(log-odds). The
-    wrapper shares ``net``'s parameters and takes over its train/eval mode."""
+    wrapper shares ``net``'s parameters and takes over its train/eval mode.
+    Used in chapter 11.
+    """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -382,7 +391,9 @@ class FaceLogOdds(nn.Module):
 
 def build_mtcnn(name: str) -> nn.Module:
     """A freshly initialised (untrained) P-Net, R-Net or O-Net, in eval mode
-    (PyTorch's default initialisation; seed torch's global RNG first)."""
+    (PyTorch's default initialisation; seed torch's global RNG first).
+    Used in chapter 11.
+    """
     builders = {"pnet": PNet, "rnet": RNet, "onet": ONet}
     if not isinstance(name, str):
         raise TypeError(f"name must be one of {MTCNN_NETS}, got {type(name).__name__}")
@@ -398,6 +409,7 @@ def load_mtcnn(name: str) -> nn.Module:
     byte) is checked against ``data/checksums.sha256`` before it is read -- a
     mismatch raises ValueError naming the file -- and loaded with
     ``torch.load(..., weights_only=True)``, so it can hold tensors only, never code.
+    Used in chapter 11.
     """
     net = build_mtcnn(name)
     path = data.verified_path(f"mtcnn/{name}.pt")
@@ -412,7 +424,9 @@ def load_photo(name: str) -> torch.Tensor:
     """A shipped photograph ``data/photos/<name>.png`` (one of ``PHOTOS``; credits
     and licences in data/README.md) as a uint8 tensor of shape (H, W, 3), checked
     against its SHA-256 first. Pillow decodes it (PNG: lossless, so every machine
-    gets the same pixels)."""
+    gets the same pixels).
+    Used in chapter 11.
+    """
     from PIL import Image  # Pillow is a dependency of matplotlib
 
     if not isinstance(name, str):
@@ -433,6 +447,7 @@ def mtcnn_input(
     ``load_photo`` gives). With ``size`` the image is first resized to (size, size)
     or (h, w) by area averaging (``F.interpolate(mode="area")``, as facenet-pytorch
     does); the result is float32, roughly in [-1, 1].
+    Used in chapter 11.
     """
     if not isinstance(image, torch.Tensor):
         kind = type(image).__name__

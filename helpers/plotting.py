@@ -75,7 +75,7 @@ def clip_limit(attribution, *, outlier_perc=2.0):
     the map. This is the cumulative-sum threshold of Captum's visualisation
     (``captum.attr._utils.visualization._cumulative_sum_threshold``; Kokhlikyan
     et al. 2020, arXiv:2009.07896); the maps are then drawn on [-v, v].
-    Used in chapters 02, 07, 08 and 09.
+    Used in chapters 02 and 05.
 
     Returns:
         float; 1.0 for an all-zero map (a degenerate colour scale otherwise).
@@ -163,7 +163,7 @@ def heatmap(ax, attribution, *, title=None, outlier_perc=2.0, colorbar=True, cma
     Multi-channel maps (C, H, W) are summed over channels (the signed total
     evidence of a pixel); (1, H, W) and (H, W) are drawn as they are.
     Simonyan et al. 2014 (ICLR workshop) introduced such maps for the
-    gradient. Used in chapters 01, 02, 04, 06, 07, 08 and 09.
+    gradient. Used in chapters 01, 02, 04, 07, 08 and 11.
 
     Returns:
         the AxesImage.
@@ -223,6 +223,7 @@ def mask_outline(ax, mask, *, color="tab:orange", linewidth=0.8, alpha=0.8,
 
     Returns:
         the ContourSet (empty if the mask is empty).
+    Used in chapter 00.
     """
     mask = _to_2d(mask, "mask") > 0.5
     if not 0 <= offset <= 0.5:
@@ -281,7 +282,7 @@ def method_grid(images, maps, *, row_labels=None, outlier_perc=2.0, figsize=None
     ``masks`` (N, H, W) or (N, 1, H, W) outlines each example's ground-truth
     region on the input and on every map with `mask_outline` (outside the
     mask, thin and semi-transparent, so it never hides what it outlines).
-    Colorbars carry ``label``. Used in chapters 02, 03, 04, 05, 07 and 08.
+    Colorbars carry ``label``. Used in chapters 02–04, 07 and 08.
 
     Args:
         images: (N, 1, H, W), (N, C, H, W) (averaged to grey) or (N, H, W).

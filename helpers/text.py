@@ -85,7 +85,7 @@ _IS_INTENSIFIER = _FACTOR_OF_ID != 1
 
 
 def tokenize(text):
-    """Lower-case words of ``text`` (punctuation dropped), e.g. 'Not good!' -> ['not', 'good']."""
+    """Lower-case words of ``text`` (punctuation dropped), e.g. 'Not good!' -> ['not', 'good']. Used in chapter 12."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     return re.findall(r"\[[a-z]+\]|[a-z]+", text.lower().replace("[", " [").replace("]", "] "))
@@ -94,7 +94,9 @@ def tokenize(text):
 def encode(texts, length=MAX_LEN):
     """Token ids (N, length) int64: [CLS], the words (unknown ones as [UNK]), [PAD]s.
 
-    ``texts`` is a str or a list of str. Special tokens may be written as '[MASK]'."""
+    ``texts`` is a str or a list of str. Special tokens may be written as '[MASK]'.
+    Used in chapter 12.
+    """
     if isinstance(texts, str):
         texts = [texts]
     if not isinstance(texts, (list, tuple)) or not texts:
@@ -112,7 +114,7 @@ def encode(texts, length=MAX_LEN):
 
 
 def decode(tokens):
-    """The words of one review's ids, without [CLS] and [PAD]."""
+    """The words of one review's ids, without [CLS] and [PAD]. Used in chapter 12."""
     return [VOCAB[i] for i in _check_tokens(tokens).reshape(-1).tolist() if i not in (PAD, CLS)]
 
 
@@ -152,6 +154,7 @@ def true_contributions(tokens):
     of the phrase's final direction. Filler, special tokens and a negator or
     intensifier with no sentiment word after it contribute 0. The review's total is the
     sum over its tokens; the label is its sign.
+    Used in chapter 12.
     """
     ids = _check_tokens(tokens).numpy()
     flat = ids.reshape(-1, ids.shape[-1]) if ids.ndim else ids.reshape(1, 1)
@@ -215,6 +218,7 @@ def make_reviews(n, seed):
     uniformly), at least one filler word, 4-15 words in all, in random order. Reviews
     whose total is 0 are drawn again (from the same stream), so the label (sign of the
     total) has no ties. Returns ``Reviews(tokens, label, truth)``.
+    Used in chapter 12.
     """
     n = check_int(n, "n")
     seed = check_int(seed, "seed", minimum=0)
@@ -231,7 +235,7 @@ def make_reviews(n, seed):
 
 
 def load_reviews(split="test"):
-    """The training (20000 reviews, seed 0) or test split (2000 reviews, seed 1)."""
+    """The training (20000 reviews, seed 0) or test split (2000 reviews, seed 1). Used in chapter 12."""
     check_choice(split, "split", tuple(SPLITS))
     return make_reviews(SPLITS[split][1], SPLITS[split][0])
 
@@ -324,6 +328,7 @@ class TinyTransformer(nn.Module):
     ``forward_embeddings(e, conservative=True)`` detaches attention probabilities and
     LayerNorm denominators (Ali et al. 2022); ``return_attention=True`` also returns
     the attention probabilities, (N, layers, heads, T, T).
+    Used in chapter 12.
     """
 
     def __init__(self, dim=32, heads=4, layers=2, hidden=64):
@@ -358,7 +363,9 @@ def build(name):
 
 def load_pretrained(name):
     """The shipped model ``name`` in eval mode; its weights file's SHA-256 is checked
-    (``helpers.data.verified_path``) and read with ``torch.load(weights_only=True)``."""
+    (``helpers.data.verified_path``) and read with ``torch.load(weights_only=True)``.
+    Used in chapter 12.
+    """
     model = build(name)
     path = data.verified_path(f"models/{name}.pt")
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -367,7 +374,7 @@ def load_pretrained(name):
 
 @torch.no_grad()
 def accuracy(model, reviews):
-    """Share of reviews whose logit has the label's sign (logit > 0 <=> positive)."""
+    """Share of reviews whose logit has the label's sign (logit > 0 <=> positive). Used in chapter 12."""
     return ((model(reviews.tokens) > 0).long() == reviews.label).double().mean().item()
 
 
@@ -424,6 +431,7 @@ def gradient(model, tokens, target=None, *, reduce="norm"):
 
     Per token (``reduce``): its L2 norm ||dS/de_t|| (default, the usual "saliency"
     for text, Li et al. 2016, NAACL), the coordinate sum, or the (N, T, d) gradient.
+    Used in chapter 12.
     """
     tokens, target, e = _prepare(model, tokens, target)
     return _reduce(_embedding_gradients(model, e, target), reduce)
@@ -435,6 +443,7 @@ def input_x_gradient(model, tokens, target=None, *, reduce="sum"):
     Shrikumar et al. 2016 (arXiv:1605.01713), applied to the embedding layer. For the
     bag of embeddings it is exactly the token's term w . e_t. ``reduce="norm"``
     gives ||e_t * dS/de_t|| (unsigned, not additive), ``"none"`` the (N, T, d) map.
+    Used in chapter 12.
     """
     tokens, target, e = _prepare(model, tokens, target)
     return _reduce(e * _embedding_gradients(model, e, target), reduce)
@@ -451,6 +460,7 @@ def conservative_input_x_gradient(model, tokens, target=None, *, reduce="sum"):
     positively homogeneous of degree 1 in (embeddings, position embeddings, biases),
     so (Euler) the token attributions plus ``constant_terms(..., conservative=True)``
     sum exactly to the score.
+    Used in chapter 12.
     """
     tokens, target, e = _prepare(model, tokens, target)
     return _reduce(e * _embedding_gradients(model, e, target, conservative=True), reduce)
@@ -497,6 +507,7 @@ def integrated_gradients(model, tokens, target=None, *, baseline, steps=32, rule
 
     Completeness: the sum over tokens approaches S(e) - S(e') as ``steps`` grows.
     Captum's ``LayerIntegratedGradients`` on ``model.embedding`` computes the same.
+    Used in chapter 12.
     """
     tokens, target, e = _prepare(model, tokens, target)
     reference = _baseline_embeddings(model, tokens, e, baseline)
@@ -528,6 +539,7 @@ def constant_terms(model, tokens, target=None, *, conservative=True):
     With ``conservative=False`` (the true gradient) the same sum leaves a gap: the
     conservation that LayerNorm and attention break (chapter 12). For the bag of
     embeddings it is the readout bias b.
+    Used in chapter 12.
     """
     tokens, target, e = _prepare(model, tokens, target)
     constants = _constants(model)
@@ -562,7 +574,9 @@ def raw_attention(model, tokens):
     reads every position).
 
     Non-negative and summing to 1 per review: a distribution, not a signed score
-    (Jain & Wallace 2019, NAACL; Wiegreffe & Pinter 2019, EMNLP)."""
+    (Jain & Wallace 2019, NAACL; Wiegreffe & Pinter 2019, EMNLP).
+    Used in chapter 12.
+    """
     return attention_maps(model, tokens)[:, -1].mean(1).mean(1)
 
 
@@ -572,7 +586,9 @@ def attention_rollout(model, tokens):
     Per layer l the head-averaged attention with the residual added, A_l' = (A_l + I)/2
     (rows still sum to 1); the rollout is the product A_L' ... A_1'. Its rows are
     averaged over the positions, as the mean readout averages them (for a [CLS]
-    readout one would take the [CLS] row)."""
+    readout one would take the [CLS] row).
+    Used in chapter 12.
+    """
     maps = attention_maps(model, tokens).mean(2)   # (N, L, T, T)
     eye = torch.eye(maps.shape[-1], dtype=maps.dtype)
     rolled = eye.expand(len(maps), -1, -1)
@@ -587,7 +603,9 @@ class Agreement(NamedTuple):
     """Per review (N,): Spearman rank correlation of the attributions with the truth
     (``rank``), of their magnitudes with the truth's magnitudes (``magnitude``), and the
     share of tokens with a non-zero truth whose attribution has the truth's sign
-    (``sign``). Only word positions count ([CLS] and [PAD] are left out)."""
+    (``sign``). Only word positions count ([CLS] and [PAD] are left out).
+    Used in chapter 12.
+    """
 
     rank: torch.Tensor
     magnitude: torch.Tensor
@@ -595,7 +613,7 @@ class Agreement(NamedTuple):
 
 
 def agreement(attributions, truth, tokens):
-    """Scores of per-token attributions (N, T) against ``true_contributions`` (N, T)."""
+    """Scores of per-token attributions (N, T) against ``true_contributions`` (N, T). Used in chapter 12."""
     tokens = _check_batch(tokens)
     for name, value in (("attributions", attributions), ("truth", truth)):
         if not isinstance(value, torch.Tensor):

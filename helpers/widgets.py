@@ -1,4 +1,4 @@
-"""Small ipywidgets explorers, used in chapters 06 (the IG path) and 07 (SmoothGrad).
+"""Small ipywidgets explorers, used in chapters 06 (the IG path), 07 (SmoothGrad) and 12 (tokens).
 
 A chapter writes an ordinary drawing function and wraps it:
 
@@ -45,7 +45,7 @@ def explorer(draw, **controls):
     ``continuous_update=False`` so a drag redraws once, on release.
     Parameters of ``draw`` without a control keep their defaults (fixed).
     ``draw`` should draw with pyplot and return nothing; its return value is
-    not displayed. Used in chapter 07 (chapter 06 uses it through `alpha_slider`).
+    not displayed. Used in chapters 07 and 12.
 
     Returns:
         the ``ipywidgets.interactive`` (a VBox): ``.children`` are the controls
