@@ -425,13 +425,19 @@ def load_synthetic_v1(split: str = "test", n: int | None = None) -> Split:
 
 # --- the tabular set --------------------------------------------------------------
 
-def _read_tabular() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    with open(verified_path("tabular.csv"), newline="") as f:
+def _read_table(name: str, features, target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, is_test) of a shipped CSV with one column per feature, the target and a
+    "split" column (train/test)."""
+    with open(verified_path(name), newline="") as f:
         rows = list(csv.DictReader(f))
-    x = np.array([[float(r[name]) for name in TABULAR_FEATURES] for r in rows])
-    y = np.array([float(r[TABULAR_TARGET]) for r in rows])
+    x = np.array([[float(r[column]) for column in features] for r in rows])
+    y = np.array([float(r[target]) for r in rows])
     is_test = np.array([r["split"] == "test" for r in rows])
     return x, y, is_test
+
+
+def _read_tabular() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _read_table("tabular.csv", TABULAR_FEATURES, TABULAR_TARGET)
 
 
 def tabular_raw(split: str = "test") -> Split:
@@ -485,12 +491,7 @@ def make_tabular(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 # --- the diabetes set -------------------------------------------------------------
 
 def _read_diabetes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    with open(verified_path("diabetes.csv"), newline="") as f:
-        rows = list(csv.DictReader(f))
-    x = np.array([[float(r[name]) for name in DIABETES_FEATURES] for r in rows])
-    y = np.array([float(r[DIABETES_TARGET]) for r in rows])
-    is_test = np.array([r["split"] == "test" for r in rows])
-    return x, y, is_test
+    return _read_table("diabetes.csv", DIABETES_FEATURES, DIABETES_TARGET)
 
 
 def diabetes_raw(split: str = "test") -> Split:
