@@ -286,8 +286,10 @@ def explorer_problems(page, name: str, index: int) -> list[str]:
     if dropdowns.count():
         select = dropdowns.first
         options = select.locator("option").all_text_contents()
-        current = select.input_value()
-        select.select_option(next(o for o in options if o != current))
+        # The selected option's label (its value attribute may be encoded differently,
+        # e.g. for labels with characters such as "×").
+        current = select.evaluate("s => s.options[s.selectedIndex].text")
+        select.select_option(label=next(o for o in options if o != current))
     else:
         handle = cell.locator(".jupyter-widgets .noUi-handle").first
         handle.focus()
