@@ -89,7 +89,8 @@ def test_retarget_rewrites_tool_book_only(tmp_path, monkeypatch):
     changed = [line for line in pyproject.read_text().splitlines() if line not in original.splitlines()]
     assert changed == ['repository = "https://github.com/a-teacher/attribution-course"', 'ref = "v1.2"']
     assert "a-teacher/attribution-course/v1.2?labpath" in book.binder_url("00_preface")
-    assert '"https://github.com/a-teacher/attribution-course", "v1.2"' in book.setup_cell_source()
+    assert 'BOOK_URL = "https://github.com/a-teacher/attribution-course"' in book.setup_cell_source()
+    assert 'BOOK_REF = "v1.2"' in book.setup_cell_source()
     assert "branch: v1.2 " in book.config_source()
     with pytest.raises(SystemExit):
         book.set_target("git@github.com:x/y.git", "v1")
@@ -111,7 +112,8 @@ def test_retarget_command_repoints_every_badge_colab_cell_and_config(tmp_path):
         nb = nbformat.read(tmp_path / "chapters" / f"{stem}.ipynb", as_version=4)
         assert f"/a-teacher/attribution-course/blob/{ref}/chapters/{stem}.ipynb" in nb.cells[0].source
         assert f"/gh/a-teacher/attribution-course/{ref}?labpath=" in nb.cells[0].source
-        assert f'"{url}", "{ref}"' in nb.cells[1].source
+        assert f'BOOK_URL = "{url}"' in nb.cells[1].source
+        assert f'BOOK_REF = "{ref}"' in nb.cells[1].source
         assert old not in nb.cells[0].source + nb.cells[1].source
         original = nbformat.read(book.CHAPTERS_DIR / f"{stem}.ipynb", as_version=4)
         assert [c.get("outputs") for c in nb.cells] == [c.get("outputs") for c in original.cells]

@@ -133,10 +133,13 @@ import sys
 
 if "google.colab" in sys.modules:
     import importlib, os, subprocess
-    BOOK_URL, BOOK_REF = "{cfg["repository"]}", "{cfg["ref"]}"
+    BOOK_URL = "{cfg["repository"]}"
+    BOOK_REF = "{cfg["ref"]}"
     if not os.path.isdir("{CLONE_DIR}"):
-        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", BOOK_REF, BOOK_URL, "{CLONE_DIR}"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "./{CLONE_DIR}"], check=True)
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", BOOK_REF,
+                        BOOK_URL, "{CLONE_DIR}"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    "./{CLONE_DIR}"], check=True)
     os.environ["ATTRIBUTION_BOOK_DATA"] = os.path.abspath("{CLONE_DIR}/data")
     importlib.invalidate_caches()'''
 
