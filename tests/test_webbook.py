@@ -1,8 +1,9 @@
 """The web book (Jupyter Book 1.x), for readers and for students.
 
 The book is built once per test session (`jupyter-book build . --warningiserror`), and
-the student edition's web book once (tools/student_edition.py OUT --book); the tests
-read the HTML.
+the student edition's web book once, as a teacher publishes it
+(tools/student_edition.py OUT --repository URL --ref REF --book); the tests read the
+HTML.
 """
 import html
 import re
@@ -35,10 +36,14 @@ def site(tmp_path_factory):
     return build(ROOT, tmp_path_factory.mktemp("webbook"))
 
 
+# The student edition is built as the repository a teacher would publish.
+STUDENT_URL, STUDENT_REF = "https://github.com/example-school/attribution-students", "v1.0"
+
+
 @pytest.fixture(scope="session")
 def student_site(tmp_path_factory):
     source = tmp_path_factory.mktemp("student")
-    student_edition.write_book(source)
+    student_edition.write_book(source, STUDENT_URL, STUDENT_REF)
     return build(source, source)
 
 
@@ -188,6 +193,18 @@ def test_student_web_book_has_no_solution_and_no_check(student_site):
                             and not re.fullmatch(r"\w+ = None|return \w+|\)+", line):
                         assert line not in code, f"{stem}: {line!r} is on the student page"
         assert "correct ✓" not in page(student_site, stem)
+
+
+def test_student_web_book_launches_the_student_repository(student_site):
+    slug = STUDENT_URL.removeprefix("https://github.com/")
+    for stem in book.existing_chapters():
+        text = page(student_site, stem)
+        assert (f"https://mybinder.org/v2/gh/{slug}/{STUDENT_REF}"
+                f"?urlpath=lab/tree/chapters/{stem}.ipynb") in text
+        assert (f"https://colab.research.google.com/github/{slug}/blob/{STUDENT_REF}"
+                f"/chapters/{stem}.ipynb") in text
+        assert book.github_slug() not in text, f"{stem}: the page opens the full edition"
+    assert book.github_slug() not in (student_site / "index.html").read_text()
 
 
 # --- the book's width ---------------------------------------------------------------

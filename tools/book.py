@@ -31,6 +31,7 @@ print the numbers quoted in the README's "For teachers".
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import tomllib
@@ -80,6 +81,20 @@ SUMMARIES = {
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 CLONE_DIR = "executable-book"
+
+
+@contextlib.contextmanager
+def rooted_at(root: Path):
+    """Within the block, every function here works on the copy of the book at ``root``
+    (its pyproject.toml, chapters/, README.md, index.md) instead of this repository:
+    tools/student_edition.py uses it to point a student edition at its own address."""
+    global ROOT, CHAPTERS_DIR
+    saved = ROOT, CHAPTERS_DIR
+    ROOT, CHAPTERS_DIR = Path(root).resolve(), Path(root).resolve() / "chapters"
+    try:
+        yield
+    finally:
+        ROOT, CHAPTERS_DIR = saved
 
 
 def config() -> dict:
@@ -280,12 +295,18 @@ sphinx:
 """
 
 
-def set_target(repository: str, ref: str) -> None:
-    """Write a new repository address and ref into pyproject.toml's [tool.book]."""
+def check_target(repository: str, ref: str) -> None:
+    """Stop with a message unless ``repository`` is a GitHub address and ``ref`` a tag
+    or branch name."""
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", repository.rstrip("/")):
         raise SystemExit(f"repository must look like https://github.com/OWNER/NAME, got {repository!r}")
     if not re.fullmatch(r"[\w./-]+", ref) or ref.startswith(("-", "/")):
         raise SystemExit(f"ref must be a tag or branch name, got {ref!r}")
+
+
+def set_target(repository: str, ref: str) -> None:
+    """Write a new repository address and ref into pyproject.toml's [tool.book]."""
+    check_target(repository, ref)
     path = ROOT / "pyproject.toml"
     text = path.read_text()
     head, sep, rest = text.partition("[tool.book]")
