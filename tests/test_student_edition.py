@@ -113,6 +113,8 @@ def test_pyproject_and_web_book_name_the_student_repository(edition):
     assert "## Chapters" in readme  # the chapters' "Contents" links go to #chapters
     assert f"git clone --branch {STUDENT_REF} {STUDENT_URL}" in readme
     assert "For teachers" not in readme and "nbgrader" not in readme
+    landing = (edition / "index.md").read_text()
+    assert "folded" not in landing and "no model solutions" in landing
 
 
 def test_the_edition_runs_from_its_own_helpers_and_data(edition, monkeypatch):

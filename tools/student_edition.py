@@ -28,6 +28,7 @@ For graded work use tools/nbgrader_course.py, whose released notebooks hide the 
 """
 import argparse
 import ast
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -216,7 +217,23 @@ def write_book(out_dir: Path, repository: str | None = None,
             landing = book.landing_source().splitlines(keepends=True)
             (out_dir / "index.md").write_text("".join(
                 line for line in landing if not line.startswith("- **Teaching with it:**")))
+    (out_dir / "index.md").write_text(without_solutions_note(
+        (out_dir / "index.md").read_text()))
     return written
+
+
+FOLDED_NOTE = re.compile(r"On these pages the model solutions and the checks are folded:"
+                         r"\s+open them\s+with \"Show the solution\" once you have tried\.")
+
+
+def without_solutions_note(landing: str) -> str:
+    """The landing page with its note on folded solutions replaced: this edition has none."""
+    text, count = FOLDED_NOTE.subn("This edition has no model solutions: ask your teacher\n"
+                                   "for them once you have tried.", landing)
+    if count != 1:
+        raise SystemExit("index.md no longer has the note on folded solutions: update "
+                         "tools/student_edition.py")
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:
