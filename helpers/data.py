@@ -315,7 +315,7 @@ def load_synthetic(split: str = "test", n: int | None = None, *, variant: str = 
     ``masks``: ``"shape"`` returns ``Split(x, y, mask)`` with the deciding glyph's
     mask; ``"all"`` returns a :class:`SyntheticSplit` with the distractors' and the
     mark's masks as well.
-    Used in chapters 00, 02, 03, 05 and 10.
+    Used in chapters 00, 02, 03, 05, 07 and 10.
     """
     _check_split(split)
     variants = {"plain": "none", "hans": "class", "hans_random": "random"}
@@ -409,7 +409,7 @@ def load_synthetic_v1(split: str = "test", n: int | None = None) -> Split:
     (seed 1); ``n`` takes only the first n images of a split (the same images as in
     the whole split, generated faster).
     See :func:`make_synthetic` for shapes, dtypes and what the mask means.
-    Used in chapters 07 and 08."""
+    Used in chapter 08."""
     _check_split(split)
     total = SYNTHETIC_V1_COUNTS[split]
     if n is None:
@@ -474,6 +474,7 @@ def make_tabular(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     A made-up but plausible city: price (k EUR) = 40 + 2.4 area + 6 bedrooms
     - 0.6 age - 3.5 distance + 18 garden + 0.3 energy score + noise (sigma 15),
     with bedrooms drawn to follow floor area. Returns (features (n, 6), prices (n,)).
+    Used in chapter 03.
     """
     rng = np.random.Generator(np.random.PCG64(seed))
     area = rng.uniform(35, 180, n)

@@ -162,7 +162,7 @@ def untrained(name: str, seed: int) -> nn.Sequential:
     initialisation drawn from ``seed``, in eval mode: the *untrained* control of
     chapters 09-10 (a map that looks the same on this network owes nothing to
     training). Seeds give independent draws; the global RNG is left untouched.
-    Used in chapters 02, 03, 05 and 10.
+    Used in chapters 02, 03, 05, 07 and 10.
     """
     from .contract import check_int
 
@@ -208,7 +208,7 @@ PRETRAINED = {
 
 def build(name: str) -> nn.Sequential:
     """A freshly initialised (untrained) model of the architecture called ``name``.
-    Used in chapters 00, 04, 06 and 07."""
+    Used in chapters 00, 04 and 06."""
     if name not in PRETRAINED:
         raise ValueError(f"name must be one of {sorted(PRETRAINED)}, got {name!r}")
     return PRETRAINED[name][0]()

@@ -75,7 +75,7 @@ def clip_limit(attribution, *, outlier_perc=2.0):
     the map. This is the cumulative-sum threshold of Captum's visualisation
     (``captum.attr._utils.visualization._cumulative_sum_threshold``; Kokhlikyan
     et al. 2020, arXiv:2009.07896); the maps are then drawn on [-v, v].
-    Used in chapters 02 and 05.
+    Used in chapters 02, 05 and 07.
 
     Returns:
         float; 1.0 for an all-zero map (a degenerate colour scale otherwise).
@@ -223,7 +223,7 @@ def mask_outline(ax, mask, *, color="tab:orange", linewidth=0.8, alpha=0.8,
 
     Returns:
         the ContourSet (empty if the mask is empty).
-    Used in chapter 00.
+    Used in chapters 00, 02 and 07.
     """
     mask = _to_2d(mask, "mask") > 0.5
     if not 0 <= offset <= 0.5:
