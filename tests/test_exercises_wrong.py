@@ -26,7 +26,6 @@ CORRECT = "correct ✓"
 # Chapters written before the wrong-answer rule. Remove a chapter from this list when
 # its exercises carry their wrong answers (the test then fails until you do).
 WITHOUT_WRONG_ANSWERS_YET = {
-    "06_relu_saturation",
     "08_related_methods",
 }
 
