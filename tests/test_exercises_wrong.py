@@ -26,8 +26,6 @@ CORRECT = "correct ✓"
 # Chapters written before the wrong-answer rule. Remove a chapter from this list when
 # its exercises carry their wrong answers (the test then fails until you do).
 WITHOUT_WRONG_ANSWERS_YET = {
-    "00_preface", "01_derivatives_and_gradients",
-    "04_taylor_expansion", "05_completeness_and_sensitivity", "06_relu_saturation",
     "08_related_methods",
 }
 
