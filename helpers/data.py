@@ -315,7 +315,7 @@ def load_synthetic(split: str = "test", n: int | None = None, *, variant: str = 
     ``masks``: ``"shape"`` returns ``Split(x, y, mask)`` with the deciding glyph's
     mask; ``"all"`` returns a :class:`SyntheticSplit` with the distractors' and the
     mark's masks as well.
-    Used in chapters 00, 02, 03, 05, 07 and 10.
+    Used in chapters 00, 02, 03, 05, 07, 09 and 10.
     """
     _check_split(split)
     variants = {"plain": "none", "hans": "class", "hans_random": "random"}

@@ -162,7 +162,7 @@ def untrained(name: str, seed: int) -> nn.Sequential:
     initialisation drawn from ``seed``, in eval mode: the *untrained* control of
     chapters 09-10 (a map that looks the same on this network owes nothing to
     training). Seeds give independent draws; the global RNG is left untouched.
-    Used in chapters 02, 03, 05, 07 and 10.
+    Used in chapters 02, 03, 05, 07, 09 and 10.
     """
     from .contract import check_int
 
@@ -231,8 +231,9 @@ def load_pretrained(name: str) -> nn.Sequential:
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """The share of examples whose highest logit is the label.
-    Used in chapters 00, 02, 06, 08 and 10."""
-    return (model(x).argmax(1) == y).float().mean().item()
+    Used in chapters 00, 02, 06 and 08–10."""
+    with torch.no_grad():  # no graph: evaluating 1000 images must not hold one
+        return (model(x).argmax(1) == y).float().mean().item()
 
 
 # ---------------------------------------------------------------------------------
