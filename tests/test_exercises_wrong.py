@@ -28,7 +28,6 @@ CORRECT = "correct ✓"
 WITHOUT_WRONG_ANSWERS_YET = {
     "00_preface", "01_derivatives_and_gradients",
     "04_taylor_expansion", "05_completeness_and_sensitivity", "06_relu_saturation",
-    "08_related_methods",
 }
 
 
