@@ -665,7 +665,7 @@ def guided_backprop(model, x, target=None):
     """Guided backpropagation: the gradient with every ReLU's backward pass guided.
 
     Springenberg, Dosovitskiy, Brox & Riedmiller 2015, "Striving for Simplicity:
-    The All Convolutional Net" (ICLR workshop). Used in chapters 09 and 10.
+    The All Convolutional Net" (ICLR workshop). Used in chapters 08–10.
 
     Backpropagation through a ReLU y = max(z, 0) passes ``g_in = 1[z > 0] * g_out``;
     guided backpropagation passes only the positive part of the incoming gradient,

@@ -315,7 +315,7 @@ def load_synthetic(split: str = "test", n: int | None = None, *, variant: str = 
     ``masks``: ``"shape"`` returns ``Split(x, y, mask)`` with the deciding glyph's
     mask; ``"all"`` returns a :class:`SyntheticSplit` with the distractors' and the
     mark's masks as well.
-    Used in chapters 00, 02, 03, 05 and 10.
+    Used in chapters 00, 02, 03, 05, 08 and 10.
     """
     _check_split(split)
     variants = {"plain": "none", "hans": "class", "hans_random": "random"}
@@ -409,7 +409,7 @@ def load_synthetic_v1(split: str = "test", n: int | None = None) -> Split:
     (seed 1); ``n`` takes only the first n images of a split (the same images as in
     the whole split, generated faster).
     See :func:`make_synthetic` for shapes, dtypes and what the mask means.
-    Used in chapters 07 and 08."""
+    Used in chapter 07."""
     _check_split(split)
     total = SYNTHETIC_V1_COUNTS[split]
     if n is None:
@@ -523,7 +523,7 @@ def load_diabetes(split: str = "test") -> Split:
     patient). ``y`` float32 (N,): the progression in its original units (25..346).
     The split is fixed in ``data/diabetes.csv``: 354 training and 88 test rows
     (a seeded permutation, tools/make_data.py). ``diabetes_raw`` gives the
-    original units.
+    original units. Used in chapter 08.
     """
     raw = diabetes_raw(split)
     mean, std = diabetes_scaling()
