@@ -29,7 +29,8 @@ can swap one method for another:
 
 Chapters: 02 gradient, 03 input x gradient, 04 epsilon-LRP and DeepLIFT
 (Taylor view), 05 integrated gradients and Shapley values, 06 path gradients,
-07 SmoothGrad, 08 expected gradients and Grad-CAM.
+07 SmoothGrad, 08 expected gradients, Grad-CAM and the model-agnostic references
+(occlusion, KernelSHAP).
 """
 
 import math
@@ -66,6 +67,8 @@ __all__ = [
     "lrp_epsilon",
     "deeplift_rescale",
     "guided_backprop",
+    "occlusion",
+    "kernel_shap",
 ]
 
 RULES = ("left", "right", "midpoint", "trapezoid", "gausslegendre")
@@ -662,7 +665,7 @@ def guided_backprop(model, x, target=None):
     """Guided backpropagation: the gradient with every ReLU's backward pass guided.
 
     Springenberg, Dosovitskiy, Brox & Riedmiller 2015, "Striving for Simplicity:
-    The All Convolutional Net" (ICLR workshop). Used in chapters 09 and 10.
+    The All Convolutional Net" (ICLR workshop). Used in chapters 08–10.
 
     Backpropagation through a ReLU y = max(z, 0) passes ``g_in = 1[z > 0] * g_out``;
     guided backpropagation passes only the positive part of the incoming gradient,
@@ -699,3 +702,192 @@ def guided_backprop(model, x, target=None):
             handle.remove()
 
 
+
+
+# ---------------------------------------------------------------------------
+# Chapter 08: model-agnostic references (no gradients): occlusion and KernelSHAP
+# ---------------------------------------------------------------------------
+
+
+def _per_dimension(value, name, shape, *, cap):
+    """An int or a tuple of ints >= 1, one per dimension of an example (``shape``).
+
+    An int k means k along every dimension; with ``cap`` it is capped at each
+    dimension's size (a window of 4 on a (1, 32, 32) image is (1, 4, 4))."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        k = check_int(value, name)
+        return tuple(min(k, size) if cap else k for size in shape)
+    if not isinstance(value, tuple):
+        raise TypeError(
+            f"{name} must be an int or a tuple of ints (one per dimension of an example, "
+            f"{len(shape)}), got {type(value).__name__}"
+        )
+    if len(value) != len(shape):
+        raise ValueError(
+            f"{name} must have one entry per dimension of an example ({len(shape)} for "
+            f"examples of shape {tuple(shape)}), got {len(value)}"
+        )
+    return tuple(check_int(v, f"{name}[{i}]") for i, v in enumerate(value))
+
+
+def _scores_of(model, inputs, target, n_rows, batch_size):
+    """S at every row of ``inputs`` (row r explains example ``n_rows[r]``), no gradients."""
+    scores = torch.empty(len(inputs), dtype=inputs.dtype, device=inputs.device)
+    with torch.no_grad():
+        for rows in _chunks(len(inputs), batch_size):
+            # A copy: an in-place first layer must not change the rows we built.
+            scores[rows] = target_scores(model, inputs[rows].clone(), _take(target, n_rows[rows]))
+    return scores
+
+
+def occlusion(model, x, target=None, *, window, stride=None, baseline=None, batch_size=None):
+    """Occlusion: slide a window over x, set it to the baseline, record the score's drop.
+
+        A_i = (1 / |W_i|) sum_{w in W_i} [ S(x) - S(x with window w set to x') ]
+
+    where W_i is the set of window positions that cover element i. Zeiler & Fergus
+    2014, "Visualizing and Understanding Convolutional Networks" (ECCV). As Captum's
+    ``Occlusion`` (the drop averaged over the windows that cover an element).
+    Used in chapter 08.
+
+    ``window`` and ``stride`` are an int or a tuple with one entry per dimension of
+    an example (x.shape[1:]); an int window k is capped at each dimension's size, so
+    ``window=4`` on (N, 1, 32, 32) images is (1, 4, 4), and an int stride at the
+    window (``stride=2`` then means (1, 2, 2)). ``stride=None`` means the
+    window itself (windows that tile without overlap). Along a dimension of size L,
+    windows start at 0, s, 2s, ... until one reaches the end (the last may stick out
+    and is cut at the border, as in Captum); the stride may not exceed the window,
+    so every element is covered. With a window of one
+    element and stride 1 it is the leave-one-out difference S(x) - S(x_{i -> x'_i}),
+    which for a linear model is w_i (x_i - x'_i). No gradients: one forward pass per
+    window position and example (rows in chunks of ``batch_size``).
+    """
+    check_model(model)
+    x = check_x(x)
+    target = check_target(target, len(x))
+    baseline = baseline_like(baseline, x)
+    batch_size = check_batch_size(batch_size)
+    shape = x.shape[1:]
+    window = _per_dimension(window, "window", shape, cap=True)
+    if stride is None:
+        stride = window
+    elif isinstance(stride, numbers.Integral) and not isinstance(stride, bool):
+        stride = tuple(min(check_int(stride, "stride"), k) for k in window)  # capped at the window
+    else:
+        stride = _per_dimension(stride, "stride", shape, cap=False)
+    if any(k > size for k, size in zip(window, shape)):
+        raise ValueError(f"window {window} does not fit examples of shape {tuple(shape)}")
+    if any(s > k for s, k in zip(stride, window)):
+        raise ValueError(f"stride {stride} must not exceed window {window} (elements would be skipped)")
+    # Starts 0, s, 2s, ... until a window reaches the end (it may stick out: cut there).
+    starts = [range(0, math.ceil((size - k) / s) * s + 1, s) for size, k, s in zip(shape, window, stride)]
+    grid = torch.cartesian_prod(*[torch.tensor(list(r)) for r in starts]).reshape(-1, len(shape))
+    covered = torch.zeros((len(grid), *shape), dtype=torch.bool, device=x.device)  # (P, ...)
+    for p, corner in enumerate(grid.tolist()):
+        covered[(p, *[slice(c, c + k) for c, k in zip(corner, window)])] = True
+    # Row r = p N + n: example n with window p set to the baseline.
+    n_rows = torch.arange(len(grid) * len(x), device=x.device) % len(x)
+    p_rows = torch.arange(len(grid) * len(x), device=x.device) // len(x)
+    score = _scores_of(model, x, target, torch.arange(len(x), device=x.device), batch_size)
+    drops = torch.empty(len(n_rows), dtype=x.dtype, device=x.device)
+    for rows in _chunks(len(n_rows), batch_size):
+        n, p = n_rows[rows], p_rows[rows]
+        occluded = torch.where(covered[p], baseline[n], x[n])
+        drops[rows] = score[n] - _scores_of(model, occluded, target, n, None)
+    drops = drops.reshape(len(grid), len(x))
+    weights = covered.to(x.dtype)  # (P, ...)
+    total = torch.einsum("pn,p...->n...", drops, weights)
+    return total / weights.sum(0)  # every element is covered at least once
+
+
+def _feature_groups(feature_mask, shape, device):
+    """(groups of x.shape[1:] with ids 0..d-1, d): each element its own feature if None."""
+    size = math.prod(shape)
+    if feature_mask is None:
+        return torch.arange(size, device=device).reshape(shape), size
+    if not isinstance(feature_mask, torch.Tensor):
+        raise TypeError(f"feature_mask must be None or an integer tensor, got {type(feature_mask).__name__}")
+    if feature_mask.is_floating_point() or feature_mask.is_complex() or feature_mask.dtype == torch.bool:
+        raise TypeError(f"feature_mask must be an integer tensor, got dtype {feature_mask.dtype}")
+    if feature_mask.shape != shape:
+        raise ValueError(
+            f"feature_mask must have the shape of one example {tuple(shape)}, got {tuple(feature_mask.shape)}"
+        )
+    ids = torch.unique(feature_mask)
+    d = len(ids)
+    if ids.min() != 0 or ids.max() != d - 1:
+        raise ValueError(f"feature_mask must use every id 0, 1, ..., d - 1 (here d = {d}), got ids {ids.tolist()}")
+    return feature_mask.to(device=device, dtype=torch.long), d
+
+
+def kernel_shap(model, x, target=None, *, baseline=None, samples=200, generator=None,
+                feature_mask=None, batch_size=None):
+    """KernelSHAP: Shapley values estimated by a weighted linear regression on coalitions.
+
+    Lundberg & Lee 2017, "A Unified Approach to Interpreting Model Predictions"
+    (NeurIPS), Theorem 2: the Shapley values of the game v(z) = S(x_z, x'_rest)
+    (features in coalition z from x, the rest from the baseline x') are the
+    solution of
+
+        min_phi  sum_z pi(z) [ v(z) - v(0) - sum_i z_i phi_i ]^2
+        subject to sum_i phi_i = v(1) - v(0) = S(x) - S(x'),
+        pi(z) = (d - 1) / ( C(d, |z|) |z| (d - |z|) ),   0 < |z| < d.
+
+    Instead of weighting all 2^d - 2 coalitions, ``samples`` coalitions are drawn
+    *from* the kernel (size s with probability proportional to (d - 1) / (s (d - s)),
+    then s features uniformly), so the regression is unweighted; the constraint is
+    solved exactly by eliminating the last feature, as the ``shap`` library does.
+    The estimate is complete for any number of samples and converges to the exact
+    Shapley values (``shapley_values``) as samples grow. Used in chapter 08.
+
+    Random draws, in this order, from ``generator`` (global RNG when None):
+    ``torch.multinomial`` of the sizes, then ``torch.rand((samples, d))`` whose
+    smallest s entries pick the features. The same coalitions serve every example.
+    ``feature_mask`` (integer tensor of x.shape[1:], ids 0..d-1) groups elements
+    into d features (e.g. 4x4 patches of an image); None: every element is a
+    feature. A feature's value is shared equally among its elements, so the map
+    sums to S(x) - S(x'). Forward passes only: samples x N rows, in chunks of
+    ``batch_size``.
+    """
+    check_model(model)
+    x = check_x(x)
+    target = check_target(target, len(x))
+    baseline = baseline_like(baseline, x)
+    samples = check_int(samples, "samples")
+    generator = check_generator(generator)
+    batch_size = check_batch_size(batch_size)
+    groups, d = _feature_groups(feature_mask, x.shape[1:], x.device)
+
+    examples = torch.arange(len(x), device=x.device)
+    v0 = _scores_of(model, baseline, target, examples, batch_size)  # v(empty) = S(x')
+    change = _scores_of(model, x, target, examples, batch_size) - v0  # v(all) - v(empty)
+    if d == 1:
+        phi = change[:, None]
+    else:
+        sizes = torch.arange(1, d, dtype=torch.float64)
+        chance = (d - 1) / (sizes * (d - sizes))
+        draw_device = "cpu" if generator is None else generator.device
+        size = 1 + torch.multinomial(chance.to(draw_device), samples, replacement=True, generator=generator)
+        keys = torch.rand((samples, d), generator=generator, device=draw_device, dtype=torch.float64)
+        rank = keys.argsort(1).argsort(1)  # rank of each feature's key within its sample
+        z = (rank < size[:, None]).to(x.device)  # (samples, d): the coalitions
+
+        # Row r = j N + n: example n with coalition j (its features from x, the rest from x').
+        n_rows = torch.arange(samples * len(x), device=x.device) % len(x)
+        j_rows = torch.arange(samples * len(x), device=x.device) // len(x)
+        values = torch.empty(len(n_rows), dtype=x.dtype, device=x.device)
+        for rows in _chunks(len(n_rows), batch_size):
+            n, j = n_rows[rows], j_rows[rows]
+            mixed = torch.where(z[j][:, groups], x[n], baseline[n])
+            values[rows] = _scores_of(model, mixed, target, n, None)
+        gain = values.reshape(samples, len(x)).double() - v0.double()  # v(z) - v(0)
+        zf = z.double()
+        # phi_d = change - sum_{i<d} phi_i turns the constraint into an ordinary regression:
+        # v(z) - v(0) - z_d change = sum_{i<d} (z_i - z_d) phi_i
+        design = zf[:, :-1] - zf[:, -1:]  # (samples, d - 1)
+        response = gain - zf[:, -1:] * change.double()[None, :]  # (samples, N)
+        solution = torch.linalg.lstsq(design, response, driver="gelsd").solution  # (d - 1, N)
+        phi = torch.cat([solution.T, (change.double() - solution.sum(0))[:, None]], dim=1)
+    phi = phi.to(x.dtype)
+    elements = torch.bincount(groups.reshape(-1), minlength=d).to(x.dtype)  # elements per feature
+    return (phi / elements)[:, groups]

@@ -315,7 +315,7 @@ def load_synthetic(split: str = "test", n: int | None = None, *, variant: str = 
     ``masks``: ``"shape"`` returns ``Split(x, y, mask)`` with the deciding glyph's
     mask; ``"all"`` returns a :class:`SyntheticSplit` with the distractors' and the
     mark's masks as well.
-    Used in chapters 00, 02, 03, 05, 07, 09 and 10.
+    Used in chapters 00, 02, 03, 05 and 07–10.
     """
     _check_split(split)
     variants = {"plain": "none", "hans": "class", "hans_random": "random"}
@@ -524,7 +524,7 @@ def load_diabetes(split: str = "test") -> Split:
     patient). ``y`` float32 (N,): the progression in its original units (25..346).
     The split is fixed in ``data/diabetes.csv``: 354 training and 88 test rows
     (a seeded permutation, tools/make_data.py). ``diabetes_raw`` gives the
-    original units.
+    original units. Used in chapter 08.
     """
     raw = diabetes_raw(split)
     mean, std = diabetes_scaling()

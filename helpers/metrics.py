@@ -448,7 +448,8 @@ def controls(x, *, p=3, generator=None):
     NeurIPS, "Sanity checks for saliency maps", compare with an edge detector for the
     same reason). The synthetic set of ``helpers.data`` is built so that these maps
     score at chance on it (data/README.md gives the numbers). The untrained-network
-    control is ``helpers.models.untrained(name, seed)``. Used in chapters 02, 03, 05, 07, 09 and 10.
+    control is ``helpers.models.untrained(name, seed)``. Used in chapters 02, 03, 05 and
+    07–10.
 
     Args:
         x: (N, C, H, W) floating-point images.

@@ -162,7 +162,7 @@ def untrained(name: str, seed: int) -> nn.Sequential:
     initialisation drawn from ``seed``, in eval mode: the *untrained* control of
     chapters 09-10 (a map that looks the same on this network owes nothing to
     training). Seeds give independent draws; the global RNG is left untouched.
-    Used in chapters 02, 03, 05, 07, 09 and 10.
+    Used in chapters 02, 03, 05 and 07–10.
     """
     from .contract import check_int
 

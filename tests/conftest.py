@@ -80,6 +80,15 @@ METHODS = {
         options=("baseline",),
         takes_target=False,
     ),
+    "occlusion": Method(
+        lambda m, x, t, **kw: A.occlusion(m, x, t, **{"window": 2, "stride": 1, **kw}),
+        options=("baseline", "batch_size"),
+    ),
+    "kernel_shap": Method(
+        lambda m, x, t, **kw: A.kernel_shap(m, x, t, **{"samples": 8, **kw}),
+        options=("baseline", "batch_size", "generator", "samples"),
+        random=True,
+    ),
 }
 
 # Functions of helpers.attribution that are not attribution methods of a model.
