@@ -90,19 +90,6 @@ def digits_cnn() -> nn.Sequential:
     )
 
 
-def synthetic_cnn_v1() -> nn.Sequential:
-    """The CNN of the first synthetic set (v1, ``data.load_synthetic_v1``): three 3x3
-    convolutions (16, 32, 32 channels) with 2x2 max-pools after the first two, global
-    average pooling and 4 logits. Its max-pools leave a period-2 grid in its gradients."""
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(32, len(data.SYNTHETIC_V1_CLASSES)),
-    )
-
-
 def synthetic_cnn() -> nn.Sequential:
     """A CNN for the 32x32 synthetic glyphs: three 3x3 convolutions (16, 32, 32
     channels) with a 2x2 *average* pool after the first two, so the last convolution
@@ -198,7 +185,6 @@ PRETRAINED = {
     "digits_mlp_deep": (lambda: digits_mlp(hidden=(64,) * 8), "digits"),
     "digits_cnn": (digits_cnn, "digits"),
     "synthetic_cnn": (synthetic_cnn, "synthetic"),
-    "synthetic_cnn_v1": (synthetic_cnn_v1, "synthetic_v1"),
     "synthetic_cnn_hans": (synthetic_cnn, "synthetic_hans"),
     "synthetic_cnn_shuffled": (synthetic_cnn, "synthetic_shuffled"),
     "tabular_linear": (tabular_linear, "tabular"),

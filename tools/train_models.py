@@ -23,7 +23,6 @@ SETTINGS = {  # name: (epochs, batch size, learning rate, weight decay)
     "digits_mlp_nobias": (60, 64, 1e-3, 1e-4),
     "digits_mlp_deep": (80, 64, 1e-3, 1e-4),
     "digits_cnn": (40, 64, 1e-3, 1e-4),
-    "synthetic_cnn_v1": (12, 64, 2e-3, 1e-4),  # the first synthetic set (load_synthetic_v1)
 }
 
 # The synthetic CNNs: optimiser steps, batch size, peak learning rate, the largest
@@ -208,10 +207,6 @@ def main(names: list[str]) -> None:
         elif source == "diabetes":
             model = train_diabetes()
             result = regression_result(model, data.load_diabetes)
-        elif source == "synthetic_v1":
-            model = train_classifier(name, data.load_synthetic_v1("train"))
-            test = data.load_synthetic_v1("test")
-            result = f"test accuracy {models.accuracy(model, test.x, test.y):.4f}"
         elif source.startswith("synthetic"):
             model = train_synthetic(name)
             test = data.load_synthetic("test")
