@@ -886,7 +886,9 @@ def kernel_shap(model, x, target=None, *, baseline=None, samples=200, generator=
         # v(z) - v(0) - z_d change = sum_{i<d} (z_i - z_d) phi_i
         design = zf[:, :-1] - zf[:, -1:]  # (samples, d - 1)
         response = gain - zf[:, -1:] * change.double()[None, :]  # (samples, N)
-        solution = torch.linalg.lstsq(design, response, driver="gelsd").solution  # (d - 1, N)
+        # gelsd (SVD, rank-deficient designs allowed) exists on the CPU only.
+        solution = torch.linalg.lstsq(design.cpu(), response.cpu(), driver="gelsd").solution
+        solution = solution.to(x.device)  # (d - 1, N)
         phi = torch.cat([solution.T, (change.double() - solution.sum(0))[:, None]], dim=1)
     phi = phi.to(x.dtype)
     elements = torch.bincount(groups.reshape(-1), minlength=d).to(x.dtype)  # elements per feature
