@@ -223,7 +223,7 @@ def mask_outline(ax, mask, *, color="tab:orange", linewidth=0.8, alpha=0.8,
 
     Returns:
         the ContourSet (empty if the mask is empty).
-    Used in chapters 00, 02, 07 and 08.
+    Used in chapters 00, 02, 05, 07 and 08.
     """
     mask = _to_2d(mask, "mask") > 0.5
     if not 0 <= offset <= 0.5:

@@ -361,6 +361,7 @@ def peak_memory_mib(path: Path) -> float:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))  # run as a script: "from tools import ..." needs the root
     args = sys.argv[1:]
     if args == ["time"]:
         print(f"pace: {PROSE_WORDS_PER_MINUTE} words/min, {CODE_LINES_PER_MINUTE} code lines/min, "
