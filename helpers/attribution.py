@@ -33,6 +33,7 @@ Chapters: 02 gradient, 03 input x gradient, 04 epsilon-LRP and DeepLIFT
 (occlusion, KernelSHAP).
 """
 
+import itertools
 import math
 import numbers
 
@@ -82,7 +83,11 @@ def _chunks(n_rows, batch_size):
 
 
 def _take(target, rows):
-    return target[rows] if isinstance(target, torch.Tensor) else target
+    if not isinstance(target, torch.Tensor):
+        return target
+    if isinstance(rows, torch.Tensor):  # a CPU target with x on another device
+        rows = rows.to(target.device)
+    return target[rows]
 
 
 def _gradients(model, points, target=None):
@@ -781,9 +786,9 @@ def occlusion(model, x, target=None, *, window, stride=None, baseline=None, batc
         raise ValueError(f"stride {stride} must not exceed window {window} (elements would be skipped)")
     # Starts 0, s, 2s, ... until a window reaches the end (it may stick out: cut there).
     starts = [range(0, math.ceil((size - k) / s) * s + 1, s) for size, k, s in zip(shape, window, stride)]
-    grid = torch.cartesian_prod(*[torch.tensor(list(r)) for r in starts]).reshape(-1, len(shape))
+    grid = list(itertools.product(*starts))  # window corners; [()] for (N,) inputs
     covered = torch.zeros((len(grid), *shape), dtype=torch.bool, device=x.device)  # (P, ...)
-    for p, corner in enumerate(grid.tolist()):
+    for p, corner in enumerate(grid):
         covered[(p, *[slice(c, c + k) for c, k in zip(corner, window)])] = True
     # Row r = p N + n: example n with window p set to the baseline.
     n_rows = torch.arange(len(grid) * len(x), device=x.device) % len(x)

@@ -87,7 +87,7 @@ def completeness_gap(model, x, attributions, target=None, *, baseline=None):
     reference = baseline_like(baseline, x)
     with torch.no_grad():
         change = _score(model, x, target) - _score(model, reference, target)
-        total = attributions.detach().flatten(1).sum(dim=1)
+        total = attributions.detach().reshape(len(attributions), -1).sum(dim=1)
     return total - change
 
 
@@ -99,7 +99,7 @@ def _ranks(attributions):
     """rank[n, i] = position of feature i when example n is sorted, most positive first.
 
     A stable sort breaks ties by feature index, so the order is deterministic."""
-    flat = attributions.detach().flatten(1)
+    flat = attributions.detach().reshape(len(attributions), -1)  # (N,) inputs too
     order = torch.sort(flat, dim=1, descending=True, stable=True).indices
     positions = torch.arange(flat.shape[1], device=flat.device).expand_as(order)
     return torch.empty_like(order).scatter_(1, order, positions)
@@ -110,12 +110,13 @@ def _perturbation_curve(model, x, attributions, target, baseline, steps, *, inse
     check_same_shape(x, attributions)
     steps = check_int(steps, "steps")
     n, d = x.shape[0], x[0].numel()
-    reference = baseline_like(baseline, x).flatten(1)
+    reference = baseline_like(baseline, x).reshape(n, -1)
     ranks = _ranks(attributions)                                      # (N, D)
     # k_j = floor(j * D / steps) features are switched after step j.
     k = torch.arange(steps + 1, device=x.device) * d // steps          # (steps+1,)
     switched = ranks[None] < k[:, None, None]                          # (steps+1, N, D)
-    start, end = (reference, x.flatten(1)) if insert else (x.flatten(1), reference)
+    flat_x = x.reshape(n, -1)
+    start, end = (reference, flat_x) if insert else (flat_x, reference)
     batch = torch.where(switched, end[None], start[None])              # (steps+1, N, D)
     batch = batch.reshape((steps + 1) * n, *x.shape[1:])
     target = check_target(target, n)
@@ -467,7 +468,8 @@ def controls(x, *, p=3, generator=None):
     p = check_number(p, "p", minimum=1)
     generator = check_generator(generator)
     x = x.detach()
-    noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu")
+    draw_device = "cpu" if generator is None else generator.device
+    noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=draw_device)
     return {
         "x": x.clone(),
         "x²": x.square(),
@@ -830,7 +832,10 @@ def ssim(a, b, *, window=7, data_range=None):
         span = both.amax(1) - both.amin(1)
         span = torch.where(span > 0, span, 1)  # two equal constant maps: SSIM 1, not 0/0
     else:
-        span = torch.full((n,), check_number(data_range, "data_range", minimum=0), dtype=dtype)
+        data_range = check_number(data_range, "data_range", minimum=0)
+        if data_range == 0:  # C1 = C2 = 0 would give 0/0 on constant patches
+            raise ValueError("data_range must be > 0 (the maps' value range), got 0")
+        span = torch.full((n,), data_range, dtype=dtype)
     span = span.to(a.device).reshape(n, 1, 1, 1)
     c1, c2 = (0.01 * span) ** 2, (0.03 * span) ** 2
     a4 = a.reshape(n, -1, *a.shape[-2:])
