@@ -353,19 +353,31 @@ def _read_tabular() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _read_table("tabular.csv", TABULAR_FEATURES, TABULAR_TARGET)
 
 
-def tabular_raw(split: str = "test") -> Split:
-    """The tabular set in its original units (float64): ``x`` (N, 6), ``y`` (N,). Used in chapters 00 and 03."""
+def _table_split(table: tuple[np.ndarray, np.ndarray, np.ndarray], split: str) -> Split:
+    """One split of a table read by ``_read_table``, in its original units (float64)."""
     _check_split(split)
-    x, y, is_test = _read_tabular()
+    x, y, is_test = table
     keep = is_test if split == "test" else ~is_test
     return Split(torch.from_numpy(x[keep]), torch.from_numpy(y[keep]))
 
 
+def _training_scaling(table: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training split's per-feature mean and standard deviation (float32; the
+    standard deviation divides by N, not N - 1)."""
+    x, _, is_test = table
+    train = x[~is_test]
+    return (torch.tensor(train.mean(0), dtype=torch.float32),
+            torch.tensor(train.std(0), dtype=torch.float32))
+
+
+def tabular_raw(split: str = "test") -> Split:
+    """The tabular set in its original units (float64): ``x`` (N, 6), ``y`` (N,). Used in chapters 00 and 03."""
+    return _table_split(_read_tabular(), split)
+
+
 def tabular_scaling() -> tuple[torch.Tensor, torch.Tensor]:
     """The training split's per-feature mean and standard deviation (float32, (6,)). Used in chapter 03."""
-    x, _, is_test = _read_tabular()
-    train = x[~is_test]
-    return torch.tensor(train.mean(0), dtype=torch.float32), torch.tensor(train.std(0), dtype=torch.float32)
+    return _training_scaling(_read_tabular())
 
 
 def load_tabular(split: str = "test") -> Split:
@@ -410,19 +422,13 @@ def _read_diabetes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def diabetes_raw(split: str = "test") -> Split:
     """The diabetes data in its original units (float64): ``x`` (N, 10), ``y`` (N,)."""
-    _check_split(split)
-    x, y, is_test = _read_diabetes()
-    keep = is_test if split == "test" else ~is_test
-    return Split(torch.from_numpy(x[keep]), torch.from_numpy(y[keep]))
+    return _table_split(_read_diabetes(), split)
 
 
 def diabetes_scaling() -> tuple[torch.Tensor, torch.Tensor]:
     """The training split's per-feature mean and standard deviation (float32, (10,);
     the standard deviation divides by N, not N - 1)."""
-    x, _, is_test = _read_diabetes()
-    train = x[~is_test]
-    return (torch.tensor(train.mean(0), dtype=torch.float32),
-            torch.tensor(train.std(0), dtype=torch.float32))
+    return _training_scaling(_read_diabetes())
 
 
 def load_diabetes(split: str = "test") -> Split:
